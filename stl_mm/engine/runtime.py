@@ -1,0 +1,84 @@
+"""Runner set-up that makes OpenMMLab configs run on machines without a GPU.
+
+mmengine 0.10.7 assumes CUDA in two places that break CPU-only runs:
+``_init_dist_pytorch`` calls ``torch.cuda.set_device`` unconditionally, and
+the Runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``, which DDP
+rejects for CPU modules. mmengine skips its own ``init_dist`` when a process
+group already exists and lets ``model_wrapper_cfg`` override ``device_ids``,
+so both are handled here through those documented hooks, without patching
+mmengine. ``--amp`` on CPU selects :class:`AutocastOptimWrapper` (bfloat16)
+because mmengine's ``AmpOptimWrapper`` asserts CUDA.
+"""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def _cpu_only() -> bool:
+    return not torch.cuda.is_available()
+
+
+def init_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Start a gloo process group for a CPU-only distributed launch.
+
+    Does nothing without a launcher, on GPU machines (mmengine's own
+    ``init_dist`` handles those) or when a process group already exists.
+
+    Args:
+        cfg: the run's config; its ``env_cfg.dist_cfg`` and
+            ``model_wrapper_cfg`` are adjusted in place for CPU DDP.
+        launcher: ``'none'``, ``'pytorch'`` (torchrun), ``'slurm'`` or
+            ``'mpi'``.
+    """
+    if launcher == 'none' or not _cpu_only() or torch_dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        # Same environment translation as mmengine's slurm launcher.
+        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+        os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
+    elif launcher != 'pytorch':
+        raise ValueError(
+            f'launcher "{launcher}" is not supported on a machine without a '
+            'GPU; use tools/dist_train.sh (torchrun, launcher "pytorch").')
+    for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if var not in os.environ:
+            raise RuntimeError(
+                f'--launcher {launcher} needs the environment variable {var}; '
+                'start the job with tools/dist_train.sh (torchrun) or set '
+                'it yourself.')
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
+    timeout = dist_cfg.get('timeout', 1800)
+    import datetime
+    torch_dist.init_process_group(
+        backend='gloo', timeout=datetime.timedelta(seconds=timeout))
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the config's optimizer wrapper to mixed precision.
+
+    CUDA: mmengine's ``AmpOptimWrapper`` with dynamic loss scaling. CPU:
+    :class:`AutocastOptimWrapper` with bfloat16 autocast.
+    """
+    optim_wrapper = cfg.optim_wrapper
+    wrapper_type = optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in ('AmpOptimWrapper', 'stl_mm.AutocastOptimWrapper'):
+        return
+    if wrapper_type != 'OptimWrapper':
+        raise ValueError(
+            f'--amp only applies to OptimWrapper configs, but this config '
+            f'uses "{wrapper_type}"; set the mixed-precision wrapper in the '
+            'config instead.')
+    if _cpu_only():
+        optim_wrapper.type = 'stl_mm.AutocastOptimWrapper'
+        optim_wrapper.dtype = 'bfloat16'
+    else:
+        optim_wrapper.type = 'AmpOptimWrapper'
+        optim_wrapper.setdefault('loss_scale', 'dynamic')

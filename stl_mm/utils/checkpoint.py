@@ -1,0 +1,127 @@
+"""Checkpoint loading that never runs code hidden in a pickle.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7
+calls plain ``torch.load``: resuming a Runner checkpoint then fails, while
+turning ``weights_only`` off would let any downloaded file execute code.
+
+This module replaces mmengine's loaders for local paths and http(s) URLs
+(through ``CheckpointLoader.register_scheme``, the mechanism mmengine offers
+for this) with one that unpickles through torch's restricted unpickler. It
+accepts tensors, plain containers and the few data-only classes that real
+checkpoints hold: ``argparse.Namespace`` (timm/upstream training files),
+numpy arrays, dtypes and scalars, and mmengine's logging ``HistoryBuffer``
+(full Runner checkpoints). Any other global is refused with
+:class:`UnsafeCheckpointError`, which names the file, the global and the
+opt-in for trusted files (``trusted=True`` or ``STL_MM_TRUST_CHECKPOINTS=1``).
+"""
+import argparse
+import os
+import os.path as osp
+import pickle
+import re
+from typing import List, Optional
+
+import numpy as np
+import torch
+from mmengine.dist import barrier, get_dist_info
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+TRUST_ENV = 'STL_MM_TRUST_CHECKPOINTS'
+
+__all__ = ['UnsafeCheckpointError', 'safe_load', 'allowed_globals']
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint references a global that could execute code on load."""
+
+
+def allowed_globals() -> list:
+    """The classes and functions a checkpoint may reference when unpickled."""
+    allowed = [argparse.Namespace, HistoryBuffer, np.ndarray, np.dtype,
+               np._core.multiarray._reconstruct, np._core.multiarray.scalar]
+    allowed += [getattr(np.dtypes, name) for name in dir(np.dtypes)
+                if name.endswith('DType')]
+    return allowed
+
+
+def _trusted_by_env() -> bool:
+    return os.environ.get(TRUST_ENV, '').lower() in ('1', 'true', 'yes')
+
+
+def _offending_globals(path: str, error: Exception) -> List[str]:
+    names: List[str] = []
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        allowed = {f'{g.__module__}.{g.__qualname__}'
+                   for g in allowed_globals()}
+        names = [n for n in names if n not in allowed]
+    except Exception:  # legacy (non-zip) files cannot be scanned
+        pass
+    if not names:
+        names = re.findall(r'GLOBAL ([\w.]+)', str(error))
+    return names or ['<unknown>']
+
+
+def safe_load(path: str,
+              map_location='cpu',
+              trusted: Optional[bool] = None) -> dict:
+    """Load a checkpoint file without executing pickled code.
+
+    Args:
+        path: a local checkpoint file.
+        map_location: as for :func:`torch.load`.
+        trusted: load with full pickle (only for files you trust). ``None``
+            reads the ``STL_MM_TRUST_CHECKPOINTS`` environment variable.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: the file references a global outside
+            :func:`allowed_globals`.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Checkpoint file not found: "{path}". Check the path (relative '
+            f'paths are resolved from {os.getcwd()}).')
+    if trusted is None:
+        trusted = _trusted_by_env()
+    if trusted:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(allowed_globals()):
+            return torch.load(path, map_location=map_location,
+                              weights_only=True)
+    except pickle.UnpicklingError as error:
+        if 'GLOBAL' not in str(error) and 'global' not in str(error):
+            raise
+        names = ', '.join(_offending_globals(path, error))
+        raise UnsafeCheckpointError(
+            f'Refusing to load "{path}": it references {names}, which '
+            'stl_mm does not unpickle because unpickling it could run code. '
+            'Only tensors, plain containers, argparse.Namespace, numpy '
+            'arrays and mmengine history buffers are loaded by default. If '
+            'you trust this file, set the environment variable '
+            f'{TRUST_ENV}=1 (or pass trusted=True) to load it with full '
+            'pickle.') from None
+
+
+def _load_local(filename: str, map_location=None) -> dict:
+    return safe_load(osp.expanduser(filename), map_location=map_location)
+
+
+def _load_url(url: str, map_location=None) -> dict:
+    """Download once into torch's hub cache (rank 0 first), then safe-load."""
+    model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    target = osp.join(model_dir, osp.basename(url.split('?')[0]))
+    rank, world_size = get_dist_info()
+    if rank == 0 and not osp.isfile(target):
+        os.makedirs(model_dir, exist_ok=True)
+        torch.hub.download_url_to_file(url, target)
+    if world_size > 1:
+        barrier()
+    return safe_load(target, map_location=map_location)
+
+
+CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+CheckpointLoader.register_scheme(
+    prefixes=('http://', 'https://'), loader=_load_url, force=True)
