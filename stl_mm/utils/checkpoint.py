@@ -36,10 +36,25 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint references a global that could execute code on load."""
 
 
+def _history_buffer_getattr(obj, name: str):
+    """Stand-in for ``getattr`` while unpickling.
+
+    A ``HistoryBuffer`` pickles its table of statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``; a general ``getattr`` would hand a
+    malicious file any attribute of any allowed object, so only those
+    methods resolve.
+    """
+    if obj is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'GLOBAL builtins.getattr used on {type(obj).__name__}.{name}')
+
+
 def allowed_globals() -> list:
     """The classes and functions a checkpoint may reference when unpickled."""
     allowed = [argparse.Namespace, HistoryBuffer, np.ndarray, np.dtype,
-               np._core.multiarray._reconstruct, np._core.multiarray.scalar]
+               np._core.multiarray._reconstruct, np._core.multiarray.scalar,
+               (_history_buffer_getattr, 'builtins.getattr')]
     allowed += [getattr(np.dtypes, name) for name in dir(np.dtypes)
                 if name.endswith('DType')]
     return allowed
@@ -53,7 +68,8 @@ def _offending_globals(path: str, error: Exception) -> List[str]:
     names: List[str] = []
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        allowed = {f'{g.__module__}.{g.__qualname__}'
+        allowed = {g[1] if isinstance(g, tuple) else
+                   f'{g.__module__}.{g.__qualname__}'
                    for g in allowed_globals()}
         names = [n for n in names if n not in allowed]
     except Exception:  # legacy (non-zip) files cannot be scanned
