@@ -1,0 +1,3 @@
+from .fan import FAN
+
+__all__ = ['FAN']

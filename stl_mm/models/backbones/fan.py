@@ -1,0 +1,499 @@
+"""FAN (Fully Attentional Networks) backbone for OpenMMLab 2.x.
+
+Reference: Zhou et al., "Understanding The Robustness in Vision
+Transformers", ICML 2022, and the STL token-labelling variants. Parameter
+names equal the upstream checkpoint keys without ``head.*``/``aux_head.*``,
+so upstream weights load unchanged (see
+``stl_mm.models.utils.fan_checkpoint``).
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from stl_mm.registry import MODELS
+from .fan_layers import (ClassAttentionBlock, ConvPatchEmbed, FANBlock,
+                         FourierPositionalEncoding, HybridEmbed, LayerNorm2d,
+                         grid_tokens_to_map, init_fan_weights)
+
+__all__ = ['FAN']
+
+_HYBRID_CHANNELS = (128, 256)
+_DET_CHANNELS = 768
+PATCH_STRIDE = 16
+
+
+def _hybrid(embed_dims, depth, num_heads, hybrid_depths, dense_index):
+    return dict(embed_dims=embed_dims, depth=depth, num_heads=num_heads,
+                stem='hybrid', hybrid_depths=list(hybrid_depths),
+                dense_index=dense_index)
+
+
+def _conv(embed_dims, depth, num_heads):
+    return dict(embed_dims=embed_dims, depth=depth, num_heads=num_heads,
+                stem='conv')
+
+
+def _build_arch_zoo() -> Dict[str, dict]:
+    zoo = {
+        'fan_tiny_12_p16_224': _conv(192, 12, 4),
+        'fan_small_12_p16_224': _conv(384, 12, 8),
+        'fan_base_18_p16_224': _conv(448, 18, 8),
+        'fan_large_24_p16_224': _conv(480, 24, 10),
+        'fan_tiny_8_p4_hybrid': _hybrid(192, 8, 8, (3, 3), 7),
+        'fan_small_12_p4_hybrid': _hybrid(384, 10, 8, (3, 3), 9),
+        'fan_base_16_p4_hybrid': _hybrid(448, 16, 8, (3, 3), 15),
+        'fan_large_16_p4_hybrid': _hybrid(480, 22, 10, (3, 5), 18),
+    }
+    # STL token-labelling twins: the same backbone; their extra per-token
+    # classifier (``aux_head``) lives in the head.
+    for name in [n for n in zoo if n.endswith('_hybrid')]:
+        zoo[name + '_token'] = copy.deepcopy(zoo[name])
+    return zoo
+
+
+_ARCH_KEYS = {'embed_dims', 'depth', 'num_heads', 'stem', 'hybrid_depths',
+              'dense_index'}
+
+
+@MODELS.register_module()
+class FAN(BaseModule):
+    """FAN backbone: ViT-style (conv stem) or hybrid (ConvNeXt stem).
+
+    Data flow: stem (stride 16) -> Fourier positional encoding -> ``depth``
+    FAN blocks (self-attention token mixing + attentional channel
+    processing) -> class token prepended -> two class-attention blocks ->
+    final LayerNorm.
+
+    Args:
+        arch (str | dict): one of :attr:`arch_zoo` (the 12 upstream model
+            names; a ``*_token`` name builds the same backbone as its hybrid
+            base) or a dict with ``embed_dims``, ``depth``, ``num_heads``,
+            ``stem`` (``'conv'`` or ``'hybrid'``), optional
+            ``hybrid_depths`` (default ``[3, 3]``) and ``dense_index``
+            (hybrid only; FAN block whose output is dense output 2, default
+            the last block).
+        out_indices (Sequence[int] | None): ``None`` for classification
+            outputs. Otherwise a subset of ``(0, 1, 2, 3)`` (``-1`` means 3)
+            selecting dense maps ``(B, C_i, H_i, W_i)``:
+
+            - hybrid stem: 0 = ConvNeXt stage 1 (128 ch, stride 4),
+              1 = ConvNeXt stage 2 (256 ch, stride 8), 2 = output of FAN
+              block ``dense_index`` (D, stride 16), 3 = patch tokens after
+              the class-attention blocks, before the final norm (D,
+              stride 16).
+            - conv stem: 0, 1, 2 = outputs of FAN blocks ``depth // 3``,
+              ``2 * depth // 3 - 1`` and ``depth - 1`` (for depth 12 these
+              are blocks 4, 7, 11 as in upstream segmentation), 3 = patch
+              tokens after the class-attention blocks; all stride 16.
+
+            Every block needed for the requested maps runs; the final norm
+            is unused in this mode.
+        out_type (str): classification output. ``'cls_token'`` returns
+            ``(cls,)`` with ``cls`` ``(B, C)``; ``'cls_and_patch'`` returns
+            ``((cls, patch),)`` with ``patch`` ``(B, N, C)`` in row-major
+            token order. Both are taken after the final LayerNorm.
+        drop_path_rate (float): stochastic depth; increases linearly from 0
+            over the FAN blocks to this value (the class-attention blocks and
+            the ConvNeXt stem have none).
+        with_cp (bool): activation checkpointing of every FAN block while
+            gradients are needed.
+        frozen_stages (int): -1 freezes nothing; 0 freezes the stem and the
+            positional encoding; ``i`` (1..depth) also the first ``i`` FAN
+            blocks; ``> depth`` additionally the class token, the
+            class-attention blocks and the final norm. Frozen parts get
+            ``requires_grad=False`` and stay in eval mode.
+        norm_eval (bool): keep every BatchNorm layer in eval mode (frozen
+            running statistics) while the model trains. LayerNorm has no
+            train/eval difference.
+        det_downsample (bool): dense mode only. Adds ``learnable_downsample``
+            (3x3 stride-2 conv, D -> 768) on output 3, making it stride 32
+            (the detection backbone).
+        out_norms (bool): dense mode only. Adds a channels-first LayerNorm
+            ``out_norms.<i>`` on every requested output ``i``.
+        fused_attn (bool): use ``F.scaled_dot_product_attention``; ``False``
+            computes attention with explicit matmul and softmax.
+        init_cfg (dict | list | None): mmengine init config. With
+            ``dict(type='Pretrained', checkpoint=PATH[, prefix='backbone.'])``
+            any upstream or stl_mm checkpoint is loaded through
+            :func:`stl_mm.models.utils.load_fan_checkpoint`.
+        pos_freqs (str | None): frequency scheme of the positional encoding
+            (see :class:`FourierPositionalEncoding`). ``None`` follows
+            upstream: ``'paired'`` for classification outputs, ``'linear'``
+            in dense mode (the upstream segmentation/detection backbones
+            compute the frequencies differently from the classifiers; their
+            released weights were fine-tuned that way).
+
+    Note:
+        Upstream quirks reproduced on purpose (the released weights depend
+        on them): the value MLP of channel processing has no activation; its
+        output norm ``norm_v`` uses eps 1e-5 (all other LayerNorms 1e-6);
+        the ConvNeXt stem normalises with the unbiased variance after its
+        first norm (:class:`LayerNorm2d`); patch tokens leave each
+        class-attention block doubled (:class:`ClassAttentionBlock`).
+    """
+
+    arch_zoo: Dict[str, dict] = _build_arch_zoo()
+    num_extra_tokens = 1
+
+    def __init__(self,
+                 arch: Union[str, dict],
+                 out_indices: Optional[Sequence[int]] = None,
+                 out_type: str = 'cls_token',
+                 drop_path_rate: float = 0.,
+                 with_cp: bool = False,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 det_downsample: bool = False,
+                 out_norms: bool = False,
+                 fused_attn: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 pos_freqs: Optional[str] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_name, cfg = self._parse_arch(arch)
+        self.arch_settings = cfg
+        self.embed_dims = D = cfg['embed_dims']
+        self.num_layers = depth = cfg['depth']
+        self.num_heads = cfg['num_heads']
+        self.stem_type = cfg['stem']
+
+        if out_type not in ('cls_token', 'cls_and_patch'):
+            raise ValueError(f"out_type must be 'cls_token' or "
+                             f"'cls_and_patch', got {out_type!r}")
+        self.out_type = out_type
+        self.out_indices = self._parse_out_indices(out_indices)
+        if self.out_indices is None and (det_downsample or out_norms):
+            raise ValueError(
+                'det_downsample and out_norms only apply to dense outputs; '
+                'set out_indices (e.g. (0, 1, 2, 3)).')
+        self.det_downsample = det_downsample
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
+        # ---- layers (creation order follows the upstream key order) ----
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        if self.stem_type == 'hybrid':
+            self.patch_embed = HybridEmbed(D, cfg['hybrid_depths'])
+        else:
+            self.patch_embed = ConvPatchEmbed(D)
+        if pos_freqs is None:
+            pos_freqs = 'paired' if self.out_indices is None else 'linear'
+        self.pos_embed = FourierPositionalEncoding(D, freqs=pos_freqs)
+        if depth > 1:
+            dpr = [drop_path_rate * i / (depth - 1) for i in range(depth)]
+        else:
+            dpr = [drop_path_rate] * depth
+        self.blocks = nn.ModuleList([
+            FANBlock(D, self.num_heads, drop_path=dpr[i],
+                     fused_attn=fused_attn) for i in range(depth)
+        ])
+        self.cls_attn_blocks = nn.ModuleList([
+            ClassAttentionBlock(D, self.num_heads, tokens_norm=True,
+                                fused_attn=fused_attn) for _ in range(2)
+        ])
+        self.norm = nn.LayerNorm(D, eps=1e-6)
+
+        # ---- dense outputs ----
+        if self.stem_type == 'hybrid':
+            self.dense_blocks = {cfg['dense_index']: [2]}
+            channels = [*_HYBRID_CHANNELS, D, D]
+            strides = [4, 8, PATCH_STRIDE, PATCH_STRIDE]
+        else:
+            self.dense_blocks = {}
+            for out_id, blk_id in enumerate(
+                    (depth // 3, 2 * depth // 3 - 1, depth - 1)):
+                self.dense_blocks.setdefault(max(blk_id, 0), []).append(out_id)
+            channels = [D] * 4
+            strides = [PATCH_STRIDE] * 4
+        if det_downsample:
+            self.learnable_downsample = nn.Conv2d(
+                D, _DET_CHANNELS, kernel_size=3, stride=2, padding=1)
+            channels[3] = _DET_CHANNELS
+            strides[3] = 2 * PATCH_STRIDE
+        self._all_channels = channels
+        self._all_strides = strides
+        if out_norms:
+            self.out_norms = nn.ModuleDict({
+                str(i): LayerNorm2d(channels[i])
+                for i in self.out_indices
+            })
+        else:
+            self.out_norms = None
+        self._last_block = self._last_needed_block()
+
+        init_fan_weights(self)
+        nn.init.trunc_normal_(self.cls_token, std=.02)
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------
+    # configuration helpers
+    # ------------------------------------------------------------------
+    @classmethod
+    def _parse_arch(cls, arch):
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown FAN arch {arch!r}; choose one of '
+                    f'{sorted(cls.arch_zoo)} or pass a dict.')
+            return arch, copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
+        cfg = dict(arch)
+        unknown = set(cfg) - _ARCH_KEYS
+        missing = {'embed_dims', 'depth', 'num_heads', 'stem'} - set(cfg)
+        if unknown or missing:
+            raise ValueError(
+                f'Bad custom FAN arch {arch}: missing {sorted(missing)}, '
+                f'unknown {sorted(unknown)}; allowed keys are '
+                f'{sorted(_ARCH_KEYS)}.')
+        if cfg['stem'] not in ('conv', 'hybrid'):
+            raise ValueError(f"arch['stem'] must be 'conv' or 'hybrid', "
+                             f"got {cfg['stem']!r}")
+        if cfg['embed_dims'] % cfg['num_heads']:
+            raise ValueError('embed_dims must be divisible by num_heads')
+        if cfg['stem'] == 'conv' and cfg['embed_dims'] % 8:
+            raise ValueError('the conv stem needs embed_dims % 8 == 0')
+        if cfg['stem'] == 'hybrid':
+            cfg.setdefault('hybrid_depths', [3, 3])
+            cfg.setdefault('dense_index', cfg['depth'] - 1)
+            if not 0 <= cfg['dense_index'] < cfg['depth']:
+                raise ValueError('dense_index must index a FAN block')
+        return 'custom', cfg
+
+    @staticmethod
+    def _parse_out_indices(out_indices):
+        if out_indices is None:
+            return None
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        result = []
+        for i in out_indices:
+            j = i + 4 if i < 0 else i
+            if not 0 <= j <= 3:
+                raise ValueError(
+                    f'out_indices must be within (0, 1, 2, 3), got {i}')
+            result.append(j)
+        if not result:
+            raise ValueError('out_indices must not be empty (use None for '
+                             'classification outputs)')
+        return tuple(sorted(set(result)))
+
+    def _last_needed_block(self) -> int:
+        if self.out_indices is None or 3 in self.out_indices:
+            return self.num_layers - 1
+        needed = [blk for blk, outs in self.dense_blocks.items()
+                  if set(outs) & set(self.out_indices)]
+        return max(needed, default=-1)
+
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of the outputs (dense mode) or ``[embed_dims]``."""
+        if self.out_indices is None:
+            return [self.embed_dims]
+        return [self._all_channels[i] for i in self.out_indices]
+
+    @property
+    def out_strides(self) -> List[int]:
+        """Strides of the dense outputs (``[16]`` in classification mode)."""
+        if self.out_indices is None:
+            return [PATCH_STRIDE]
+        return [self._all_strides[i] for i in self.out_indices]
+
+    # ------------------------------------------------------------------
+    # forward
+    # ------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4:
+            raise ValueError(f'FAN expects (B, C, H, W) images, got shape '
+                             f'{tuple(x.shape)}')
+        H, W = x.shape[-2], x.shape[-1]
+        if H % PATCH_STRIDE or W % PATCH_STRIDE:
+            raise ValueError(
+                f'FAN needs image sides that are multiples of {PATCH_STRIDE}'
+                f', got {H}x{W}. Resize or pad the input to a multiple of '
+                f'{PATCH_STRIDE} (e.g. a Pad/size_divisor={PATCH_STRIDE} '
+                f'step in the data preprocessor).')
+
+    def _run_block(self, blk: nn.Module, x: torch.Tensor, hw) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(blk, x, hw[0], hw[1], use_reentrant=False)
+        return blk(x, hw[0], hw[1])
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        self._check_input(x)
+        B = x.shape[0]
+        x, hw, stem_feats = self.patch_embed(x)
+        x = x + self.pos_embed(hw[0], hw[1])
+
+        dense = self.out_indices is not None
+        outs: Dict[int, torch.Tensor] = {}
+        if dense and self.stem_type == 'hybrid':
+            outs[0], outs[1] = stem_feats[0], stem_feats[1]
+
+        for i, blk in enumerate(self.blocks):
+            if i > self._last_block:
+                break
+            x = self._run_block(blk, x, hw)
+            if dense and i in self.dense_blocks:
+                feat = grid_tokens_to_map(x, hw)
+                for out_id in self.dense_blocks[i]:
+                    outs[out_id] = feat
+
+        if dense and 3 not in self.out_indices:
+            return self._dense_outputs(outs)
+
+        x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
+        for blk in self.cls_attn_blocks:
+            x = blk(x)
+
+        if dense:
+            out3 = grid_tokens_to_map(x[:, 1:], hw)
+            if self.det_downsample:
+                out3 = self.learnable_downsample(out3)
+            outs[3] = out3
+            return self._dense_outputs(outs)
+
+        x = self.norm(x)
+        if self.out_type == 'cls_token':
+            return (x[:, 0], )
+        return ((x[:, 0], x[:, 1:]), )
+
+    def _dense_outputs(self, outs: Dict[int, torch.Tensor]) -> tuple:
+        result = []
+        for i in self.out_indices:
+            feat = outs[i]
+            if self.out_norms is not None:
+                feat = self.out_norms[str(i)](feat)
+            result.append(feat)
+        return tuple(result)
+
+    # ------------------------------------------------------------------
+    # training helpers
+    # ------------------------------------------------------------------
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        mods: List[nn.Module] = [self.patch_embed, self.pos_embed]
+        mods += list(self.blocks[:self.frozen_stages])
+        if self.frozen_stages > self.num_layers:
+            mods += [*self.cls_attn_blocks, self.norm]
+        return mods
+
+    def _freeze_stages(self) -> None:
+        for m in self._frozen_modules():
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+        if self.frozen_stages > self.num_layers:
+            self.cls_token.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self._frozen_modules():
+            m.eval()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer id of a parameter for layer-wise learning-rate decay.
+
+        Same scheme as mmpretrain's ``VisionTransformer``: ``cls_token``,
+        ``pos_embed.*`` and ``patch_embed.*`` are layer 0, ``blocks.i.*`` is
+        layer ``i + 1``, everything else (class-attention blocks, final
+        norm, dense-output extras and parameters outside ``prefix`` such as
+        heads) is the last layer.
+
+        Returns:
+            tuple[int, int]: ``(layer_id, num_layers)`` with
+            ``num_layers = depth + 2``.
+        """
+        num_layers = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        if name == 'cls_token' or name.startswith(('pos_embed.',
+                                                   'patch_embed.')):
+            layer_id = 0
+        elif name.startswith('blocks.'):
+            layer_id = int(name.split('.')[1]) + 1
+        else:
+            layer_id = num_layers - 1
+        return layer_id, num_layers
+
+    # ------------------------------------------------------------------
+    # weights
+    # ------------------------------------------------------------------
+    def init_weights(self):
+        """Load ``Pretrained`` checkpoints through the FAN converter.
+
+        Default (upstream-style) initialisation already happens in
+        ``__init__``; other ``init_cfg`` types are handled by mmengine.
+        """
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            self.load_pretrained(cfg['checkpoint'],
+                                 prefix=cfg.get('prefix', 'backbone.'),
+                                 prefer_ema=cfg.get('prefer_ema', True))
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def load_pretrained(self, checkpoint: str, prefix: str = 'backbone.',
+                        prefer_ema: bool = True) -> None:
+        """Load backbone weights from any supported FAN checkpoint.
+
+        The file is converted to the classifier layout, the ``prefix`` part
+        is checked against this model (a wrong variant raises ``ValueError``
+        naming the variant that fits) and loaded non-strictly. Missing
+        ``learnable_downsample.*``/``out_norms.*`` keep their initialisation;
+        unused entries are logged.
+        """
+        from ..utils.fan_checkpoint import (check_state_matches,
+                                            load_fan_checkpoint)
+        if prefix and not prefix.endswith('.'):
+            prefix += '.'
+        state = load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema)
+        backbone_state = {k[len(prefix):]: v for k, v in state.items()
+                          if k.startswith(prefix)}
+        if not backbone_state:
+            raise ValueError(
+                f'Checkpoint "{checkpoint}" has no entries under the prefix '
+                f'{prefix!r}; its first keys are {list(state)[:5]}.')
+        check_state_matches(self.state_dict(), backbone_state,
+                            self.arch_name)
+        missing, unexpected = self.load_state_dict(backbone_state,
+                                                   strict=False)
+        unused = [k for k in state if not k.startswith(prefix)]
+        unused += [prefix + k for k in unexpected]
+        if self.out_indices is not None:
+            unused += [prefix + k for k in backbone_state
+                       if k.startswith('norm.')]
+        print_log(f'Loaded FAN backbone ({self.arch_name}) weights from '
+                  f'{checkpoint}.', logger='current')
+        if unused:
+            print_log('Checkpoint entries not used by this backbone: '
+                      + _summarise(unused), logger='current')
+        if missing:
+            print_log('Backbone parameters initialised from scratch (not in '
+                      'the checkpoint): ' + _summarise(missing),
+                      logger='current')
+
+
+def _summarise(keys: Sequence[str]) -> str:
+    """Group keys by their first two name parts for a short log line."""
+    groups: Dict[str, int] = {}
+    for k in keys:
+        parts = k.split('.')
+        group = '.'.join(parts[:2]) if len(parts) > 2 else k
+        groups[group] = groups.get(group, 0) + 1
+    return ', '.join(f'{g}.* ({n})' if n > 1 else g
+                     for g, n in groups.items())

@@ -1,0 +1,519 @@
+"""Building blocks of FAN (Fully Attentional Networks).
+
+Module and parameter names follow the public upstream definitions so that
+upstream checkpoints load without renaming (see ``fan.py`` for the key
+layout). Unlike upstream, no module stores the token grid size: every block
+that needs it receives ``(H, W)`` as arguments, which keeps the modules
+stateless across calls, thread safe and capturable by ``torch.compile``.
+"""
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn.bricks.drop import DropPath
+
+__all__ = [
+    'LayerNorm2d', 'ConvNeXtBlock', 'ConvNeXtStage', 'ConvNeXtStem',
+    'HybridEmbed', 'ConvPatchEmbed', 'FourierPositionalEncoding',
+    'TokenMixing', 'DWConv', 'ConvFFN', 'ChannelProcessing', 'FANBlock',
+    'ClassAttention', 'ClassAttentionBlock', 'ClsMlp', 'init_fan_weights',
+    'grid_tokens_to_map'
+]
+
+LN_EPS = 1e-6
+
+
+def _drop_path(rate: float) -> nn.Module:
+    return DropPath(rate) if rate > 0. else nn.Identity()
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channel dimension of an ``(N, C, H, W)`` tensor.
+
+    ``unbiased=True`` normalises with the Bessel-corrected variance
+    (divisor ``C - 1``). The upstream ConvNeXt stem does that, implicitly,
+    in every norm after its first one: its channels-first LayerNorm takes a
+    ``var_mean`` (unbiased) code path whenever the input is not
+    NCHW-contiguous, and from the first norm's permuted output onwards
+    PyTorch propagates the channels-last layout through the convolutions.
+    The released weights were trained that way, so the hybrid stem fixes the
+    variant per layer instead of depending on memory formats.
+    """
+
+    def __init__(self, num_channels: int, eps: float = LN_EPS,
+                 unbiased: bool = False):
+        super().__init__(num_channels, eps=eps)
+        self.unbiased = unbiased
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, eps = self.weight, self.eps
+        if self.unbiased:
+            # (x - m) / sqrt(v * C / (C - 1) + eps)
+            #   = r * (x - m) / sqrt(v + eps * r**2),  r = sqrt((C - 1) / C)
+            ratio = (self.normalized_shape[0] - 1) / self.normalized_shape[0]
+            weight = weight * math.sqrt(ratio)
+            eps = eps * ratio
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, weight, self.bias, eps)
+        return x.permute(0, 3, 1, 2)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', unbiased={self.unbiased}'
+
+
+# --------------------------------------------------------------------------
+# Hybrid stem: the first two stages of a ConvNeXt
+# --------------------------------------------------------------------------
+class ConvMlp(nn.Module):
+    """Pointwise (1x1 conv) MLP with GELU, as used inside ConvNeXt blocks."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1)
+        self.act = nn.GELU()
+        self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise 7x7 conv, channels-first LN, pointwise MLP, layer scale."""
+
+    def __init__(self, channels: int, drop_path: float = 0.,
+                 layer_scale_init: float = 1e-6, mlp_ratio: int = 4):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(channels, channels, kernel_size=7, padding=3,
+                                 groups=channels)
+        self.norm = LayerNorm2d(channels, unbiased=True)
+        self.mlp = ConvMlp(channels, mlp_ratio * channels)
+        self.gamma = nn.Parameter(layer_scale_init * torch.ones(channels))
+        self.drop_path = _drop_path(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.norm(self.conv_dw(x)))
+        y = y * self.gamma.reshape(1, -1, 1, 1)
+        return x + self.drop_path(y)
+
+
+class ConvNeXtStage(nn.Module):
+    """Optional LN + 2x2/2 conv downsampling, then ``depth`` blocks."""
+
+    def __init__(self, in_channels: int, out_channels: int, depth: int,
+                 downsample: bool):
+        super().__init__()
+        if downsample:
+            self.downsample = nn.Sequential(
+                LayerNorm2d(in_channels, unbiased=True),
+                nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2))
+        else:
+            self.downsample = nn.Identity()
+        self.blocks = nn.Sequential(
+            *[ConvNeXtBlock(out_channels) for _ in range(depth)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.downsample(x))
+
+
+class ConvNeXtStem(nn.Module):
+    """Truncated ConvNeXt: 4x4/4 patchify stem and two stages (128, 256).
+
+    The stem norm is a plain LayerNorm, all later norms use the unbiased
+    variance (see :class:`LayerNorm2d`).
+
+    ``forward`` returns the output of every stage (strides 4 and 8).
+    """
+
+    def __init__(self, depths: Sequence[int] = (3, 3),
+                 channels: Sequence[int] = (128, 256), in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
+            LayerNorm2d(channels[0]))
+        stages = []
+        prev = channels[0]
+        for i, (depth, ch) in enumerate(zip(depths, channels)):
+            stages.append(ConvNeXtStage(prev, ch, depth, downsample=i > 0))
+            prev = ch
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = list(channels)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.stem(x)
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+
+class HybridEmbed(nn.Module):
+    """ConvNeXt stem (stride 8) followed by a 2x2/2 conv to the token width."""
+
+    def __init__(self, embed_dims: int, depths: Sequence[int] = (3, 3),
+                 in_channels: int = 3):
+        super().__init__()
+        self.backbone = ConvNeXtStem(depths, in_channels=in_channels)
+        self.proj = nn.Conv2d(self.backbone.out_channels[-1], embed_dims,
+                              kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor):
+        """Returns tokens ``(B, N, C)``, grid ``(H, W)`` and stage outputs."""
+        feats = self.backbone(x)
+        x = self.proj(feats[-1])
+        hw = (x.shape[2], x.shape[3])
+        return x.flatten(2).transpose(1, 2), hw, feats
+
+
+class ConvPatchEmbed(nn.Module):
+    """Four 3x3 stride-2 conv+BN layers (3 -> D/8 -> D/4 -> D/2 -> D)."""
+
+    def __init__(self, embed_dims: int, in_channels: int = 3):
+        super().__init__()
+        widths = [in_channels, embed_dims // 8, embed_dims // 4,
+                  embed_dims // 2, embed_dims]
+        layers: List[nn.Module] = []
+        for i in range(4):
+            if i:
+                layers.append(nn.GELU())
+            layers.append(nn.Sequential(
+                nn.Conv2d(widths[i], widths[i + 1], kernel_size=3, stride=2,
+                          padding=1, bias=False),
+                nn.BatchNorm2d(widths[i + 1])))
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor):
+        """Returns tokens ``(B, N, C)``, grid ``(H, W)`` and no stage maps."""
+        x = self.proj(x)
+        hw = (x.shape[2], x.shape[3])
+        return x.flatten(2).transpose(1, 2), hw, []
+
+
+class FourierPositionalEncoding(nn.Module):
+    """Sine/cosine features of the normalised token position, projected.
+
+    For a ``H x W`` grid, rows and columns are numbered from 1, divided by
+    the grid side and scaled to ``(0, 2*pi]``; each coordinate is expanded
+    into ``num_feats`` interleaved sin/cos features (even feature ``i`` a
+    sine, odd a cosine, of ``position / temperature ** e_i``) and a 1x1
+    conv maps the ``2 * num_feats`` features (rows first) to
+    ``embed_dims``. Computed afresh for every grid, so any input size works
+    without interpolation.
+
+    Args:
+        freqs (str): the exponents ``e_i``. ``'paired'``:
+            ``2 * floor(i / 2) / num_feats`` (sine and cosine share a
+            frequency; the upstream classification models). ``'linear'``:
+            ``i / num_feats`` (the upstream segmentation and detection
+            backbones, whose code uses true division there).
+    """
+
+    def __init__(self, embed_dims: int, num_feats: int = 32,
+                 temperature: float = 10000., eps: float = 1e-6,
+                 freqs: str = 'paired'):
+        super().__init__()
+        if freqs not in ('paired', 'linear'):
+            raise ValueError(f"freqs must be 'paired' or 'linear', got "
+                             f'{freqs!r}')
+        self.token_projection = nn.Conv2d(2 * num_feats, embed_dims, 1)
+        self.num_feats = num_feats
+        self.temperature = temperature
+        self.eps = eps
+        self.freqs = freqs
+
+    def _features(self, n: int, device) -> torch.Tensor:
+        """(n, num_feats) sin/cos features of positions 1..n."""
+        pos = torch.arange(1, n + 1, dtype=torch.float32, device=device)
+        pos = pos / (n + self.eps) * (2 * math.pi)
+        idx = torch.arange(self.num_feats, dtype=torch.float32, device=device)
+        if self.freqs == 'paired':
+            idx = torch.div(idx, 2, rounding_mode='floor')
+        else:
+            idx = idx / 2
+        freq = self.temperature ** (2 * idx / self.num_feats)
+        phase = pos[:, None] / freq
+        return torch.stack((phase[:, 0::2].sin(), phase[:, 1::2].cos()),
+                           dim=2).flatten(1)
+
+    def forward(self, H: int, W: int) -> torch.Tensor:
+        """Returns the encoding as ``(1, H * W, embed_dims)`` tokens."""
+        device = self.token_projection.weight.device
+        fy = self._features(H, device)[:, None, :].expand(H, W, -1)
+        fx = self._features(W, device)[None, :, :].expand(H, W, -1)
+        feats = torch.cat((fy, fx), dim=2).permute(2, 0, 1).unsqueeze(0)
+        pos = self.token_projection(feats)  # (1, C, H, W)
+        return pos.flatten(2).transpose(1, 2)
+
+    def extra_repr(self) -> str:
+        return f'freqs={self.freqs!r}'
+
+
+# --------------------------------------------------------------------------
+# FAN block
+# --------------------------------------------------------------------------
+class TokenMixing(nn.Module):
+    """Multi-head self-attention with separate ``q`` and ``kv`` projections.
+
+    ``fused_attn=True`` runs ``F.scaled_dot_product_attention``; ``False``
+    spells out ``softmax(q * scale @ k^T) @ v`` (the upstream arithmetic).
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
+                 attn_drop: float = 0., proj_drop: float = 0.,
+                 fused_attn: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(
+                f'embed_dims {dim} is not divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.fused_attn = fused_attn
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        h, c = self.num_heads, self.head_dim
+        q = self.q(x).reshape(B, N, h, c).transpose(1, 2)
+        k, v = self.kv(x).reshape(B, N, 2, h, c).permute(2, 0, 3, 1, 4)
+        drop = self.attn_drop if self.training else 0.
+        if self.fused_attn:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            x = F.dropout(attn, drop) @ v
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+
+class DWConv(nn.Module):
+    """Depthwise 3x3 conv -> GELU -> BatchNorm -> depthwise 3x3 conv on the
+    token grid."""
+
+    def __init__(self, channels: int, kernel_size: int = 3):
+        super().__init__()
+        pad = kernel_size // 2
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size, padding=pad,
+                               groups=channels)
+        self.act = nn.GELU()
+        self.bn = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size, padding=pad,
+                               groups=channels)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        B, N, C = x.shape
+        x = x.transpose(1, 2).reshape(B, C, H, W)
+        x = self.conv2(self.bn(self.act(self.conv1(x))))
+        return x.reshape(B, C, N).transpose(1, 2)
+
+
+class ConvFFN(nn.Module):
+    """``fc1 -> (+ gamma * DWConv) -> fc2``, the value branch of channel
+    processing. There is deliberately no activation after ``fc1``: the
+    upstream module never applies the one it defines, and checkpoints were
+    trained that way."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.dwconv = DWConv(hidden)
+        self.gamma = nn.Parameter(torch.ones(hidden))
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        x = self.fc1(x)
+        x = x + self.drop(self.gamma * self.dwconv(x, H, W))
+        return self.drop(self.fc2(x))
+
+
+class ChannelProcessing(nn.Module):
+    """Attentional channel re-weighting of ``LayerNorm(ConvFFN(x))``.
+
+    Per head, the channel attention is ``sigmoid(softmax_N(q)^T @
+    mean_c(softmax_N(k))) * temperature`` with ``q = Linear(x)`` and ``k = x``
+    (no projection); the output scales every token's value channels by it.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
+                 mlp_hidden: int = None, attn_drop: float = 0.,
+                 drop: float = 0.):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(
+                f'embed_dims {dim} is not divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
+        self.mlp_v = ConvFFN(dim, mlp_hidden or 4 * dim, drop=drop)
+        self.norm_v = nn.LayerNorm(dim, eps=1e-5)
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        B, N, C = x.shape
+        h = self.num_heads
+        q = self.q(x).reshape(B, N, h, C // h).transpose(1, 2)  # B h N c
+        k = x.reshape(B, N, h, C // h).transpose(1, 2)  # B h N c
+        q = q.softmax(dim=-2).transpose(-1, -2)  # B h c N
+        k = k.softmax(dim=-2).mean(dim=-1, keepdim=True)  # B h N 1
+        attn = torch.sigmoid(q @ k) * self.temperature  # B h c 1
+        attn = self.attn_drop(attn)
+        v = self.norm_v(self.mlp_v(x, H, W))  # B N C
+        return v * attn.reshape(B, 1, C)
+
+
+class FANBlock(nn.Module):
+    """Pre-norm token mixing and channel processing with layer scales."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.,
+                 qkv_bias: bool = True, drop: float = 0.,
+                 attn_drop: float = 0., drop_path: float = 0.,
+                 eta: float = 1., fused_attn: bool = True):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.attn = TokenMixing(dim, num_heads, qkv_bias=qkv_bias,
+                                attn_drop=attn_drop, proj_drop=drop,
+                                fused_attn=fused_attn)
+        self.drop_path = _drop_path(drop_path)
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.mlp = ChannelProcessing(dim, num_heads, qkv_bias=qkv_bias,
+                                     mlp_hidden=int(dim * mlp_ratio),
+                                     attn_drop=attn_drop, drop=drop)
+        self.gamma1 = nn.Parameter(eta * torch.ones(dim))
+        self.gamma2 = nn.Parameter(eta * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        x = x + self.drop_path(self.gamma1 * self.attn(self.norm1(x)))
+        x = x + self.drop_path(self.gamma2 * self.mlp(self.norm2(x), H, W))
+        return x
+
+
+# --------------------------------------------------------------------------
+# Class attention (CaiT style)
+# --------------------------------------------------------------------------
+class ClassAttention(nn.Module):
+    """Attention of the class token (index 0) over all tokens."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
+                 attn_drop: float = 0., proj_drop: float = 0.,
+                 fused_attn: bool = True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.fused_attn = fused_attn
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k = nn.Linear(dim, dim, bias=qkv_bias)
+        self.v = nn.Linear(dim, dim, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Returns the updated class token ``(B, 1, C)``."""
+        B, N, C = x.shape
+        h, c = self.num_heads, self.head_dim
+        q = self.q(x[:, :1]).reshape(B, 1, h, c).transpose(1, 2)
+        k = self.k(x).reshape(B, N, h, c).transpose(1, 2)
+        v = self.v(x).reshape(B, N, h, c).transpose(1, 2)
+        drop = self.attn_drop if self.training else 0.
+        if self.fused_attn:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            x = F.dropout(attn, drop) @ v
+        x = x.transpose(1, 2).reshape(B, 1, C)
+        return self.proj_drop(self.proj(x))
+
+
+class ClsMlp(nn.Module):
+    """Plain two-layer MLP with GELU (the class-attention block's MLP)."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class ClassAttentionBlock(nn.Module):
+    """CaiT class-attention block with ``tokens_norm`` semantics.
+
+    Only the class token attends and gets the MLP, but the patch tokens are
+    updated too: ``x + gamma1 * norm1(x)`` in the first residual, then
+    normalised by ``norm2`` (``tokens_norm=True``) and, through the second
+    residual, added to themselves. This reproduces the upstream numbers.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.,
+                 qkv_bias: bool = True, drop: float = 0.,
+                 attn_drop: float = 0., drop_path: float = 0.,
+                 eta: float = 1., tokens_norm: bool = True,
+                 fused_attn: bool = True):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.attn = ClassAttention(dim, num_heads, qkv_bias=qkv_bias,
+                                   attn_drop=attn_drop, proj_drop=drop,
+                                   fused_attn=fused_attn)
+        self.drop_path = _drop_path(drop_path)
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.mlp = ClsMlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.gamma1 = nn.Parameter(eta * torch.ones(dim))
+        self.gamma2 = nn.Parameter(eta * torch.ones(dim))
+        self.tokens_norm = tokens_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.norm1(x)
+        mixed = torch.cat([self.attn(u), u[:, 1:]], dim=1)
+        x = x + self.drop_path(self.gamma1 * mixed)
+        if self.tokens_norm:
+            x = self.norm2(x)
+        else:
+            x = torch.cat([self.norm2(x[:, :1]), x[:, 1:]], dim=1)
+        cls = self.gamma2 * self.mlp(x[:, :1])
+        return x + self.drop_path(torch.cat([cls, x[:, 1:]], dim=1))
+
+
+def init_fan_weights(module: nn.Module) -> None:
+    """Upstream-style default initialisation of a FAN module tree.
+
+    Linear: truncated normal (std 0.02), zero bias. LayerNorm: 1 / 0.
+    ConvNeXt convs: truncated normal (std 0.02), zero bias. Depthwise convs
+    of the value MLP: normal with std sqrt(2 / fan_out), zero bias. Other
+    convs and BatchNorm keep PyTorch's defaults (as upstream).
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, ConvNeXtStem):
+            for conv in m.modules():
+                if isinstance(conv, nn.Conv2d):
+                    nn.init.trunc_normal_(conv.weight, std=.02)
+                    nn.init.zeros_(conv.bias)
+        elif isinstance(m, DWConv):
+            for conv in (m.conv1, m.conv2):
+                k = conv.kernel_size
+                fan_out = k[0] * k[1] * conv.out_channels // conv.groups
+                nn.init.normal_(conv.weight, 0., math.sqrt(2. / fan_out))
+                nn.init.zeros_(conv.bias)
+
+
+def grid_tokens_to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    """``(B, H*W, C)`` row-major tokens -> contiguous ``(B, C, H, W)``."""
+    B, _, C = x.shape
+    return x.transpose(1, 2).reshape(B, C, hw[0], hw[1]).contiguous()
