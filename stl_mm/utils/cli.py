@@ -25,7 +25,7 @@ def explain(error: BaseException) -> Optional[str]:
     if isinstance(error, UnsafeCheckpointError):
         return text
     registry_miss = re.search(
-        r"(\S+) is not in the (\S+) registry", text)
+        r"([\w.]+) is not in the (?:\w+::)?(\w+) registry", text)
     if isinstance(error, KeyError) and registry_miss:
         name, registry = registry_miss.groups()
         return (f'The config names an unknown {registry} type {name}. Check '

@@ -1,5 +1,6 @@
 # ImageNet-1K, 224x224, the augmentation of the FAN/STL recipes:
-# RandAugment rand-m9-mstd0.5-inc1, random erasing, mixup 0.8 / cutmix 1.0,
+# RandAugment rand-m9-mstd0.5-inc1, random erasing 0.3 (per-pixel random
+# fill), mixup 0.8 / cutmix 1.0,
 # label smoothing 0.1 (in the head); eval: bicubic resize to 224 (crop_pct 1.0).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
@@ -36,7 +37,7 @@ train_pipeline = [
             pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
     dict(
         type='RandomErasing',
-        erase_prob=0.25,
+        erase_prob=0.3,
         mode='rand',
         min_area_ratio=0.02,
         max_area_ratio=1 / 3,

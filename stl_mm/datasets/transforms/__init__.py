@@ -1,0 +1,3 @@
+from .two_view import (AddTeacherView, TwoViewRandAugment,  # noqa: F401
+                       TwoViewSpatial)
+from .corruption import ImageCorruption  # noqa: F401

@@ -1,0 +1,3 @@
+from .robustness import ImageNetCMetric, OODSubsetMetric
+
+__all__ = ['ImageNetCMetric', 'OODSubsetMetric']

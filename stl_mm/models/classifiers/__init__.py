@@ -1,0 +1,3 @@
+from .stl_classifier import FrozenTeacher, STLClassifier
+
+__all__ = ['STLClassifier', 'FrozenTeacher']

@@ -1,0 +1,24 @@
+# ImageNet-R: <data_root>/<wnid>/*.jpg, 200 classes; the metric keeps the
+# 200 matching columns of the 1000-class scores (dataset metainfo
+# logit_indices) before top-k, as upstream does.
+# Override the root with
+#   --cfg-options test_dataloader.dataset.data_root=/path/to/imagenet-r
+test_dataloader = dict(
+    batch_size=128,
+    num_workers=8,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='stl_mm.ImageNetR',
+        data_root='data/imagenet-r',
+        test_mode=True,
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='ResizeEdge', scale=224, edge='short',
+                 backend='pillow', interpolation='bicubic'),
+            dict(type='CenterCrop', crop_size=224),
+            dict(type='PackInputs'),
+        ]),
+)
+test_evaluator = dict(type='stl_mm.OODSubsetMetric', prefix='imagenet-r',
+                      topk=(1, 5), output_prefix=None)

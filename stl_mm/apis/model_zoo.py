@@ -1,0 +1,41 @@
+"""Upstream FAN variant names and the configs that build them."""
+from pathlib import Path
+from typing import Dict
+
+CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
+
+#: upstream variant name -> config file (relative to ``configs/``)
+VARIANT_CONFIGS: Dict[str, str] = {
+    'fan_tiny_12_p16_224': 'fan/fan_tiny-12-p16_8xb128-300e_in1k.py',
+    'fan_small_12_p16_224': 'fan/fan_small-12-p16_8xb128-300e_in1k.py',
+    'fan_base_18_p16_224': 'fan/fan_base-18-p16_8xb128-300e_in1k.py',
+    'fan_large_24_p16_224': 'fan/fan_large-24-p16_8xb128-300e_in1k.py',
+    'fan_tiny_8_p4_hybrid': 'fan/fan_tiny-8-p4-hybrid_8xb128-300e_in1k.py',
+    'fan_small_12_p4_hybrid':
+    'fan/fan_small-12-p4-hybrid_8xb128-300e_in1k.py',
+    'fan_base_16_p4_hybrid': 'fan/fan_base-16-p4-hybrid_8xb128-300e_in1k.py',
+    'fan_large_16_p4_hybrid':
+    'fan/fan_large-16-p4-hybrid_8xb128-300e_in1k.py',
+    'fan_tiny_8_p4_hybrid_token':
+    'fan/fan_tiny-8-p4-hybrid-token_8xb128-350e_in1k.py',
+    'fan_small_12_p4_hybrid_token':
+    'fan/fan_small-12-p4-hybrid-token_8xb128-350e_in1k.py',
+    'fan_base_16_p4_hybrid_token':
+    'fan/fan_base-16-p4-hybrid-token_32xb64-350e_in1k.py',
+    'fan_large_16_p4_hybrid_token':
+    'fan/fan_large-16-p4-hybrid-token_32xb64-350e_in1k.py',
+}
+
+
+def variant_config(name: str) -> Path:
+    """Path of the config that builds the upstream variant ``name``."""
+    if name not in VARIANT_CONFIGS:
+        raise KeyError(f'Unknown FAN variant "{name}"; choose one of '
+                       f'{sorted(VARIANT_CONFIGS)} or pass a config file.')
+    path = CONFIG_ROOT / VARIANT_CONFIGS[name]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f'Config {path} for "{name}" is missing: stl_mm must be used '
+            'from a source checkout (pip install -e .) so that configs/ is '
+            'available.')
+    return path
