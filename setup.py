@@ -19,6 +19,7 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    package_data={'stl_mm': ['datasets/*.json']},
     python_requires='>=3.9',
     install_requires=read_requirements('requirements/runtime.txt') +
     ['mmcv>=2.0.0,<2.2.0'],

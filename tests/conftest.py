@@ -43,3 +43,15 @@ def demo_root(tmp_path_factory) -> Path:
               '--train-per-class', '8', '--val-per-class', '4',
               '--img-size', '64', '--seed', '0'])
     return root
+
+
+def demo_data_opts(demo_root, split_root='cls'):
+    """--cfg-options that point a demo config at generated data and keep the
+    data loading in the main process (fast start, 2-core machines)."""
+    root = Path(demo_root) / split_root
+    opts = []
+    for loader in ('train', 'val', 'test'):
+        opts += [f'{loader}_dataloader.dataset.data_root={root}',
+                 f'{loader}_dataloader.num_workers=0',
+                 f'{loader}_dataloader.persistent_workers=False']
+    return opts

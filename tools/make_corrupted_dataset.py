@@ -306,8 +306,9 @@ def main(argv=None) -> int:
     if not osp.isdir(args.src):
         print(f'error: input root not found: "{args.src}"', file=sys.stderr)
         return 2
-    if osp.abspath(args.out) == osp.abspath(args.src):
-        print('error: the output root must differ from the input root',
+    src_abs, out_abs = osp.abspath(args.src), osp.abspath(args.out)
+    if out_abs == src_abs or out_abs.startswith(src_abs + os.sep):
+        print('error: the output root must not be (inside) the input root',
               file=sys.stderr)
         return 2
     try:

@@ -258,7 +258,9 @@ class ImageNetVal(WnidFolderDataset):
 
 @DATASETS.register_module()
 class ImageNetC(WnidFolderDataset):
-    """ImageNet-C: ``<data_root>/<data_prefix>/<corruption>/<severity>/<wnid>/*``.
+    """ImageNet-C: ``<root>/<corruption>/<severity>/<wnid>/*``.
+
+    ``<root>`` is ``data_root`` joined with ``data_prefix``.
 
     Each sample carries ``corruption`` (str) and ``severity`` (int); the
     metainfo has ``corruptions``, ``severities`` (as requested) and
@@ -387,8 +389,9 @@ class _SubsetDataset(WnidFolderDataset):
             raise ValueError(
                 f'{type(self).__name__}: wnids not among the model classes: '
                 f'{_short_list(outside)}.')
+        # (no plain-string values here: mmengine would try to read a string
+        # metainfo value as a file)
         return dict(
-            subset=self.SUBSET,
             logit_indices=tuple(position[w] for w in self.wnids),
             num_model_classes=len(self.model_wnids))
 

@@ -111,6 +111,7 @@ def test_imagenet_c_hand_computed_through_runner(tmp_path):
         'test_dataloader.num_workers': 0,
         'test_dataloader.pin_memory': False,
         'test_evaluator.output_prefix': str(tmp_path / 'out' / 'inc'),
+        'test_evaluator.per_corruption': True,
     })
     cfg.model = dict(type='stl_mm.PixelCodeClassifier', num_classes=2,
                      step=50)
@@ -192,7 +193,7 @@ def test_partial_marks_every_affected_aggregate(tmp_path):
     pairs = _full_pairs()
     pairs[('fog', 3)] = 50
     del pairs[('fog', 5)]
-    metric = ImageNetCMetric(allow_partial=True,
+    metric = ImageNetCMetric(allow_partial=True, per_corruption=True,
                              output_prefix=str(tmp_path / 'p'))
     with pytest.warns(UserWarning, match='partial'):
         res = _evaluate(metric, _samples(pairs))
@@ -215,7 +216,7 @@ def test_partial_marks_every_affected_aggregate(tmp_path):
 
 def test_subset_of_corruptions_is_partial_not_error():
     pairs = {('fog', s): 100 for s in range(1, 6)}
-    metric = ImageNetCMetric(corruptions=['fog'])
+    metric = ImageNetCMetric(corruptions=['fog'], per_corruption=True)
     with pytest.warns(UserWarning):
         res = _evaluate(metric, _samples(pairs))
     assert res['imagenet-c/fog/top1'] == 100
@@ -284,3 +285,16 @@ def test_ood_subset_index_sources_and_errors():
     with pytest.raises(ValueError, match='column 12'):
         small.process({}, [dict(pred_score=torch.rand(10),
                                 gt_label=torch.tensor([0]))])
+
+
+def test_compact_results_and_other_names():
+    from stl_mm.evaluation.metrics.robustness import _encode
+    metric = ImageNetCMetric()
+    metric.process({}, _samples({('fog', 3): 50}))
+    assert all(type(r) is int for r in metric.results)
+    results = metric.results + [_encode('my_blur', 2, True, True),
+                                _encode('my_blur', 2, False, True)]
+    grouped = ImageNetCMetric._group(results)
+    assert grouped[('fog', 3)] == dict(top1=50.0, top5=100.0, num_samples=2)
+    assert grouped[('my_blur', 2)] == dict(top1=50.0, top5=100.0,
+                                           num_samples=2)

@@ -6,19 +6,11 @@ import textwrap
 
 import torch
 
-from conftest import DEMO_CLS_CONFIG, free_port, run_tool
+from conftest import DEMO_CLS_CONFIG, demo_data_opts, free_port, run_tool
 
 
 def _data_opts(demo_root):
-    cls = demo_root / 'cls'
-    return [f'train_dataloader.dataset.data_root={cls}',
-            f'val_dataloader.dataset.data_root={cls}',
-            f'test_dataloader.dataset.data_root={cls}',
-            'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
-            'test_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False',
-            'val_dataloader.persistent_workers=False',
-            'test_dataloader.persistent_workers=False']
+    return demo_data_opts(demo_root)
 
 
 def test_train_resume_and_test(demo_root, tmp_path):

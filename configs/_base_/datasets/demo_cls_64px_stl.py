@@ -1,0 +1,41 @@
+# STL phase-2 data parts for the embedded demo set (64x64): the two-view
+# pipeline and the mixing preprocessor, under names distinct from the demo
+# dataset base so that a student config can take both as bases.
+stl_data_preprocessor = dict(
+    _delete_=True,
+    type='stl_mm.STLDataPreprocessor',
+    num_classes=4,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True,
+    mix=dict(
+        type='stl_mm.TokenMix',
+        mixup_alpha=0.8,
+        cutmix_alpha=1.0,
+        switch_prob=0.5,
+        prob=0.5,
+        patch_size=16,
+        mix_token_labels=True),
+)
+
+stl_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.AddTeacherView'),
+    dict(
+        type='stl_mm.TwoViewSpatial',
+        transforms=[
+            dict(type='RandomResizedCrop', scale=64,
+                 crop_ratio_range=(0.6, 1.0), backend='pillow',
+                 interpolation='bicubic'),
+            dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        ]),
+    dict(
+        type='stl_mm.TwoViewRandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=5,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    dict(type='PackInputs', algorithm_keys=['teacher_img']),
+]

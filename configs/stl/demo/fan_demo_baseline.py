@@ -1,0 +1,30 @@
+# Baseline for the demo: the student's architecture, augmentation and budget,
+# trained on image labels alone (class token + linear head, no token labels).
+_base_ = ['./fan_demo_student.py']
+
+model = dict(
+    _delete_=True,
+    type='ImageClassifier',
+    backbone=dict(
+        type='stl_mm.FAN',
+        arch={{_base_.fan_demo_arch}},
+        drop_path_rate=0.05),
+    head=dict(
+        type='LinearClsHead',
+        num_classes={{_base_.num_classes}},
+        in_channels=64,
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                  mode='original')),
+)
+
+# same views and mixing as the student; the teacher view is simply not used
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.6, 1.0),
+         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandAugment', policies='timm_increasing', num_policies=2,
+         total_level=10, magnitude_level=5, magnitude_std=0.5,
+         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    dict(type='PackInputs'),
+]))
