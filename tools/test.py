@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 import stl_mm  # noqa: F401 (safe checkpoint loading, registry)
 from stl_mm.engine import enable_amp, init_cpu_distributed
+from stl_mm.engine.checkpoint_check import prepare_checkpoint
 from stl_mm.utils.cli import friendly_errors
 
 
@@ -79,6 +80,10 @@ def main():
     init_cpu_distributed(cfg, args.launcher)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
         Runner.from_cfg(cfg)
+    # upstream .pth.tar files are converted; weights the model lacks are an
+    # error rather than a silently random layer
+    runner._load_from = prepare_checkpoint(runner.model, args.checkpoint,
+                                           runner.work_dir)
     if args.out and args.out_item == 'pred':
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out-item pred writes a pickle: give --out a '

@@ -22,7 +22,8 @@ def _last_line(text: str) -> str:
 def explain(error: BaseException) -> Optional[str]:
     """Return a user-facing explanation for a known error, else ``None``."""
     text = str(error)
-    if isinstance(error, UnsafeCheckpointError):
+    if isinstance(error, UnsafeCheckpointError) or getattr(
+            error, 'user_facing', False):
         return text
     registry_miss = re.search(
         r"([\w.]+) is not in the (?:\w+::)?(\w+) registry", text)

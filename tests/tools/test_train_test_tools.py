@@ -41,6 +41,34 @@ def test_train_resume_and_test(demo_root, tmp_path):
     metrics = json.loads(metrics_file.read_text())
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
 
+    # the same weights as an upstream timm-style file evaluate identically
+    import argparse
+
+    from stl_mm.models.utils import classifier_to_upstream
+    upstream = {f'module.{k}': v for k, v in classifier_to_upstream(
+        second['state_dict']).items()}
+    upstream_file = tmp_path / 'model_best.pth.tar'
+    torch.save({'state_dict': upstream, 'state_dict_ema': upstream,
+                'epoch': 2, 'args': argparse.Namespace(model='fan')},
+               upstream_file)
+    upstream_metrics = tmp_path / 'upstream_metrics.json'
+    run_tool(['tools/test.py', str(DEMO_CLS_CONFIG), str(upstream_file),
+              '--work-dir', str(work), '--out', str(upstream_metrics),
+              '--cfg-options', *_data_opts(demo_root)])
+    assert json.loads(upstream_metrics.read_text()) == metrics
+
+    # a checkpoint that lacks weights of the model is an error, not a
+    # silently random layer
+    partial = {k: v for k, v in second['state_dict'].items()
+               if not k.startswith('head.')}
+    partial_file = tmp_path / 'partial.pth'
+    torch.save({'state_dict': partial}, partial_file)
+    out = run_tool(['tools/test.py', str(DEMO_CLS_CONFIG), str(partial_file),
+                    '--work-dir', str(work), '--cfg-options',
+                    *_data_opts(demo_root)], check=False)
+    assert out.returncode == 2 and 'Traceback' not in out.stderr
+    assert "'head.fc.weight'" in out.stderr
+
 
 RANK_DUMP_HOOK = '''
 import os
@@ -127,8 +155,10 @@ def test_unreadable_image_is_one_clear_error(demo_root, tmp_path):
                     str(tmp_path / 'missing.pth'), '--work-dir',
                     str(tmp_path)], check=False)
     assert out.returncode == 2 and 'Checkpoint file not found' in out.stderr
+    from stl_mm.apis import init_model
     ckpt = tmp_path / 'init.pth'
-    torch.save({'state_dict': {}}, ckpt)
+    torch.save({'state_dict': init_model(str(DEMO_CLS_CONFIG)).state_dict()},
+               ckpt)
     opts = [o.replace(str(demo_root / 'cls'), str(broken))
             for o in _data_opts(demo_root)]
     out = run_tool(['tools/test.py', str(DEMO_CLS_CONFIG), str(ckpt),
