@@ -105,8 +105,10 @@ def compose_config(model_config: str, set_name: str, data_root: str,
     base = Config.fromfile(
         osp.join(REPO, 'configs', 'robustness', '_base_',
                  BASE_CONFIGS[set_name]))
-    cfg.test_dataloader = base.test_dataloader
-    cfg.test_evaluator = base.test_evaluator
+    cfg.test_dataloader = base.robustness_test_dataloader
+    cfg.test_evaluator = base.robustness_test_evaluator
+    cfg.test_dataloader.pop('_delete_', None)
+    cfg.test_evaluator.pop('_delete_', None)
     dataset = cfg.test_dataloader.dataset
     dataset.data_root = data_root
     if set_name == 'imagenet-1k' and not osp.isdir(
@@ -127,6 +129,7 @@ def run_set(args, set_name: str, data_root: str) -> dict:
     from mmengine.runner import Runner
 
     from stl_mm.engine import init_cpu_distributed
+    from stl_mm.engine.checkpoint_check import prepare_checkpoint
 
     cfg = compose_config(args.config, set_name, data_root, args.work_dir,
                          args.cfg_options)
@@ -138,6 +141,9 @@ def run_set(args, set_name: str, data_root: str) -> dict:
         cfg.dump(osp.join(args.work_dir, f'{set_name}_config.py'))
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    # convert upstream files; refuse checkpoints that lack model weights
+    runner._load_from = prepare_checkpoint(runner.model, args.checkpoint,
+                                           runner.work_dir)
     metrics = runner.test()
     metrics = {k: (float(v) if isinstance(v, (int, float)) else v)
                for k, v in metrics.items()}

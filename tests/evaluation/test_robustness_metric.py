@@ -104,6 +104,10 @@ def test_imagenet_c_hand_computed_through_runner(tmp_path):
     write_imagenet_c(root)
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/robustness/_base_/imagenet-c.py'))
+    cfg.test_dataloader = cfg.pop('robustness_test_dataloader')
+    cfg.test_evaluator = cfg.pop('robustness_test_evaluator')
+    cfg.test_dataloader.pop('_delete_')
+    cfg.test_evaluator.pop('_delete_')
     cfg.merge_from_dict({
         'test_dataloader.dataset.data_root': root,
         'test_dataloader.dataset.wnids': WNIDS,

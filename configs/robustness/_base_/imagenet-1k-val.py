@@ -5,7 +5,8 @@
 # bicubic; mean/std come from the model's data_preprocessor.
 # Override the root with
 #   --cfg-options test_dataloader.dataset.data_root=/path/to/imagenet
-test_dataloader = dict(
+robustness_test_dataloader = dict(
+    _delete_=True,
     batch_size=128,
     num_workers=8,
     pin_memory=True,
@@ -23,4 +24,6 @@ test_dataloader = dict(
             dict(type='PackInputs'),
         ]),
 )
-test_evaluator = dict(type='Accuracy', topk=(1, 5))
+robustness_test_evaluator = dict(
+    _delete_=True,
+    type='Accuracy', topk=(1, 5))

@@ -3,7 +3,8 @@
 # logit_indices) before top-k, as upstream does.
 # Override the root with
 #   --cfg-options test_dataloader.dataset.data_root=/path/to/imagenet-a
-test_dataloader = dict(
+robustness_test_dataloader = dict(
+    _delete_=True,
     batch_size=128,
     num_workers=8,
     pin_memory=True,
@@ -20,5 +21,7 @@ test_dataloader = dict(
             dict(type='PackInputs'),
         ]),
 )
-test_evaluator = dict(type='stl_mm.OODSubsetMetric', prefix='imagenet-a',
+robustness_test_evaluator = dict(
+    _delete_=True,
+    type='stl_mm.OODSubsetMetric', prefix='imagenet-a',
                       topk=(1, 5), output_prefix=None)

@@ -5,7 +5,8 @@
 # Override with --cfg-options test_dataloader.dataset.data_root=... ,
 #   test_dataloader.dataset.corruptions=common ,
 #   test_evaluator.output_prefix=work_dirs/x/imagenet-c (JSON + CSV files).
-test_dataloader = dict(
+robustness_test_dataloader = dict(
+    _delete_=True,
     batch_size=128,
     num_workers=8,
     pin_memory=True,
@@ -27,5 +28,7 @@ test_dataloader = dict(
                             'img_shape', 'corruption', 'severity')),
         ]),
 )
-test_evaluator = dict(type='stl_mm.ImageNetCMetric', allow_partial=False,
+robustness_test_evaluator = dict(
+    _delete_=True,
+    type='stl_mm.ImageNetCMetric', allow_partial=False,
                       output_prefix=None)
