@@ -1,19 +1,6 @@
 # fan_tiny_12_p16_224: FAN classifier on ImageNet-1K (FAN paper recipe).
-_base_ = [
-    '../_base_/datasets/imagenet_bs128_fan_224.py',
-    '../_base_/schedules/imagenet_adamw_300e.py',
-    '../_base_/default_runtime.py',
-]
+_base_ = ['../_base_/fan_in1k_300e.py']
 
 model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='stl_mm.FAN', arch='fan_tiny_12_p16_224', drop_path_rate=0.1),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=1000,
-        in_channels=192,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-    ),
-)
+    backbone=dict(arch='fan_tiny_12_p16_224', drop_path_rate=0.1),
+    head=dict(in_channels=192))
