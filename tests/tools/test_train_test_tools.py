@@ -167,3 +167,18 @@ def test_unreadable_image_is_one_clear_error(demo_root, tmp_path):
     assert out.returncode == 2
     assert 'Traceback' not in out.stderr
     assert f'Cannot read the image' in out.stderr and first in out.stderr
+
+
+def test_amp_on_cpu_uses_bf16_autocast(demo_root, tmp_path):
+    """--amp on a machine without GPU trains with bf16 autocast instead of
+    failing in mmengine's CUDA-only AmpOptimWrapper."""
+    work = tmp_path / 'amp'
+    out = run_tool(['tools/train.py', str(DEMO_CLS_CONFIG), '--work-dir',
+                    str(work), '--amp', '--cfg-options',
+                    *_data_opts(demo_root), 'train_cfg.max_epochs=1',
+                    'train_cfg.val_interval=1'])
+    log = out.stdout + out.stderr
+    assert "'stl_mm.AutocastOptimWrapper'" in log and 'bfloat16' in log
+    checkpoint = torch.load(work / 'epoch_1.pth', weights_only=False)
+    weights = checkpoint['state_dict']['head.fc.weight']
+    assert weights.dtype == torch.float32 and torch.isfinite(weights).all()
