@@ -364,7 +364,9 @@ class STLClassifier(ImageClassifier):
                     "PackInputs(algorithm_keys=['teacher_img'])).")
             teacher_inputs = inputs
         token_targets = self.token_labels(teacher_inputs)
-        if record is not None and bool(record[1].any()):
+        if record is not None:
+            # zero weights (unmixed samples, or mix_token_labels=False) keep
+            # the labels; mixing always avoids a host-device sync per step
             token_targets = mix_token_labels(token_targets, *record)
         feats = self.extract_feat(inputs)
         return self.head.loss(feats, data_samples,
