@@ -2,48 +2,97 @@
 
     python tools/benchmark.py fan_small_12_p4_hybrid_token [MODEL ...]
         [--batch-size 16] [--img-size 224] [--iters 10] [--warmup 3]
-        [--stl] [--device cpu|cuda] [--json FILE]
+        [--repeat 1] [--threads N] [--stl] [--teacher-amp fp16|bf16|none]
+        [--device cpu|cuda] [--json FILE]
 
 MODEL is an upstream FAN variant name or a classifier config file. Every run
 also measures mmpretrain's DeiT-Small (``VisionTransformer``, arch
 ``deit-small``) as the peer and reports each model's throughput relative to
-it. ``--stl`` adds, for token models, a full STL student step (frozen
-teacher of the same architecture producing Gumbel token labels) next to the
-plain student step, and reports the teacher's overhead.
+it. ``--stl`` adds, for token models (``stl_mm.TokenLabelHead``), a full STL
+student step (``STLClassifier``: a frozen teacher of the same architecture,
+random weights, labels the unmixed teacher view with Gumbel token labels
+that are then mixed like the student view) and reports the teacher's
+overhead over the plain training step of the same model. The teacher runs
+as the STL configs set it up (``amp='fp16'``: fp16 autocast on GPUs, fp32
+on CPUs); ``--teacher-amp`` overrides that.
 
-Each model is measured in its own subprocess so that peak memory (max RSS on
-CPU, ``torch.cuda.max_memory_allocated`` on GPU) is its own.
+How it measures (see docs/benchmark.md):
+
+- Every (model, measurement) runs in its own subprocess, so that peak memory
+  (max RSS on CPU, ``torch.cuda.max_memory_allocated`` on GPU) is its own.
+- Every iteration is timed on its own and the median iteration time gives
+  the throughput: a few iterations slowed down by other processes do not
+  move it.
+- ``--repeat R`` runs the whole sequence R times, round-robin over the
+  models, so that slow changes of the machine load affect the peer and the
+  models alike; the table shows each model's best repeat, ``--json`` has
+  all of them.
+- The STL overhead is the ratio of two medians measured in one process,
+  the plain step and the STL step alternating iteration by iteration (the
+  median over repeats).
+- The load average of the machine is printed: on a shared machine the
+  absolute numbers, and to a lesser degree the ratios, depend on it.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 PEER = 'deit-small'
+_NO_TEACHER_WARNING = 'STLClassifier: no teacher checkpoint given'
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('models', nargs='+', help='variant names or configs')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--img-size', type=int, default=224)
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--iters', type=int, default=10,
+                        help='timed iterations per measurement')
+    parser.add_argument('--warmup', type=int, default=3,
+                        help='untimed iterations before them')
+    parser.add_argument('--repeat', type=int, default=1,
+                        help='run everything this many times, round-robin, '
+                        'and report the best repeat of each model')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch intra-op threads (default: torch\'s)')
     parser.add_argument('--stl', action='store_true',
                         help='also time the STL step (teacher + student)')
+    parser.add_argument('--teacher-amp', choices=['fp16', 'bf16', 'none'],
+                        help='teacher autocast dtype for --stl (default: '
+                        'the config\'s; none = float32)')
     parser.add_argument('--device', default=None,
                         help='cpu or cuda (default: cuda if available)')
     parser.add_argument('--json', help='write the results to this file')
     parser.add_argument('--_worker', nargs=2, metavar=('MODEL', 'KIND'),
                         help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if min(args.iters, args.repeat) < 1 or args.warmup < 0:
+        parser.error('--iters and --repeat must be >= 1, --warmup >= 0')
+    return args
+
+
+# --------------------------------------------------------------------------
+# building models and batches (worker side)
+# --------------------------------------------------------------------------
+def _load_cfg(name: str):
+    from mmengine.config import Config
+
+    from stl_mm.apis import VARIANT_CONFIGS, variant_config
+    if name in VARIANT_CONFIGS:
+        return Config.fromfile(str(variant_config(name)))
+    if os.path.isfile(name):
+        return Config.fromfile(name)
+    raise ValueError(f'{name!r} is neither a FAN variant name nor a config '
+                     'file')
 
 
 def _build(name: str, img_size: int, device: str):
     """Return an mmpretrain classifier for a variant/config or the peer."""
-    import torch  # noqa: F401
     from mmengine.registry import DefaultScope
 
     from stl_mm.registry import MODELS
@@ -61,10 +110,63 @@ def _build(name: str, img_size: int, device: str):
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             return MODELS.build(cfg).to(device)
     from stl_mm.apis import init_model
-    return init_model(name, device=device).train()
+    model = init_model(name, device=device).train()
+    if _is_token_model(model) and model.head.mode == 'student':
+        # An STL student config: its plain step (no teacher, no token
+        # targets) is the same network trained on image labels only.
+        model.head.mode = 'labeler'
+    return model
 
 
-def _batch(model, batch_size, img_size, device, num_classes=1000):
+def _is_token_model(model) -> bool:
+    from stl_mm.models.heads import TokenLabelHead
+    return isinstance(getattr(model, 'head', None), TokenLabelHead)
+
+
+def _build_stl(name: str, device: str, teacher_amp: str = None):
+    """The STL student of a token model, with a random frozen teacher of the
+    same architecture (timing only: the teacher's weights do not change its
+    cost)."""
+    from mmengine.registry import DefaultScope
+
+    from stl_mm.registry import MODELS
+    from stl_mm.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = _load_cfg(name)
+    model_cfg = cfg.model.to_dict()
+    model_cfg.pop('init_cfg', None)
+    if model_cfg['type'] in ('STLClassifier', 'stl_mm.STLClassifier'):
+        model_cfg['teacher'] = dict(model_cfg['teacher'], checkpoint=None)
+    else:
+        # A token labeler config: its model is both the student's
+        # architecture and the teacher.
+        teacher = dict(model_cfg)
+        preprocessor = cfg.get('data_preprocessor') or {}
+        model_cfg.update(
+            type='stl_mm.STLClassifier',
+            head=dict(model_cfg['head'], mode='student'),
+            teacher=dict(config=teacher, checkpoint=None),
+            # as configs/_base_/datasets/imagenet_bs128_stl_224.py
+            data_preprocessor=dict(
+                type='stl_mm.STLDataPreprocessor',
+                num_classes=model_cfg['head'].get('num_classes', 1000),
+                mean=preprocessor.get('mean', [123.675, 116.28, 103.53]),
+                std=preprocessor.get('std', [58.395, 57.12, 57.375]),
+                to_rgb=preprocessor.get('to_rgb', True),
+                mix=dict(type='stl_mm.TokenMix')))
+    if teacher_amp is not None:
+        model_cfg['teacher']['amp'] = (None if teacher_amp == 'none' else
+                                       teacher_amp)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=_NO_TEACHER_WARNING)
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmpretrain')):
+            model = MODELS.build(model_cfg)
+    return model.to(device).train()
+
+
+def _batch(batch_size, img_size, device, num_classes=1000):
+    """Random images and soft targets, as after a data preprocessor."""
     import torch
     from mmpretrain.structures import DataSample
     inputs = torch.randn(batch_size, 3, img_size, img_size, device=device)
@@ -74,18 +176,50 @@ def _batch(model, batch_size, img_size, device, num_classes=1000):
     return inputs, samples
 
 
-def _time(fn, iters, warmup, device):
+def _stl_batch(model, batch_size, img_size, num_classes=1000):
+    """An STL training batch made by the model's own data preprocessor:
+    normalised student view mixed (with the mixing recorded in the samples),
+    normalised unmixed teacher view in ``teacher_inputs``."""
     import torch
+    from mmpretrain.structures import DataSample
+    g = torch.Generator().manual_seed(0)
+    shape = (batch_size, 3, img_size, img_size)
+    images = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    teacher = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    samples = []
+    for i in range(batch_size):
+        sample = DataSample().set_gt_label(i % num_classes)
+        sample.set_field(teacher[i], 'teacher_img')
+        samples.append(sample)
+    data = model.data_preprocessor(
+        dict(inputs=list(images), data_samples=samples), training=True)
+    return data['inputs'], data['data_samples'], data['teacher_inputs']
+
+
+# --------------------------------------------------------------------------
+# timing (worker side)
+# --------------------------------------------------------------------------
+def _sync(device):
+    import torch
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _time(fns, iters, warmup, device):
+    """Median seconds per call of every function in ``fns``, calling them
+    in turns (one iteration of each, then the next round)."""
     for _ in range(warmup):
-        fn()
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
+        for fn in fns:
+            fn()
+    _sync(device)
+    times = [[] for _ in fns]
     for _ in range(iters):
-        fn()
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / iters
+        for fn, record in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
 
 
 def _peak_mem_mb(device):
@@ -97,31 +231,52 @@ def _peak_mem_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _train_step(model, inputs, samples, **kwargs):
+    import torch
+    from mmengine.optim import OptimWrapper
+    optim = OptimWrapper(torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-4))
+
+    def step():
+        losses = model.loss(inputs, samples, **kwargs)
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        optim.update_params(loss)
+
+    return step
+
+
 def worker(args, name, kind):
     """Measure one model; print a JSON line with its numbers."""
     import torch
-    from mmengine.optim import OptimWrapper
     device = args.device
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = _build(name, args.img_size, device)
-    inputs, samples = _batch(model, args.batch_size, args.img_size, device)
-    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4))
+    inputs, samples = _batch(args.batch_size, args.img_size, device)
     result = {}
-    if kind in ('train', 'stl'):
-        if kind == 'stl':
-            from stl_mm.models.classifiers import STLClassifier
-            model = STLClassifier.for_benchmark(model)  # teacher = same arch
-            optim = OptimWrapper(
-                torch.optim.AdamW(model.parameters(), lr=1e-4))
-
-        def step():
-            losses = model.loss(inputs, samples)
-            loss = sum(v for k, v in losses.items() if 'loss' in k)
-            optim.update_params(loss)
-
+    if kind == 'train':
         model.train()
-        seconds = _time(step, args.iters, args.warmup, device)
-        result[f'{kind}_img_s'] = args.batch_size / seconds
+        (seconds, ) = _time([_train_step(model, inputs, samples)],
+                            args.iters, args.warmup, device)
+        result['train_img_s'] = args.batch_size / seconds
+    elif kind == 'stl':
+        if not _is_token_model(model):
+            raise ValueError(f'{name} has no token head: no STL step')
+        stl = _build_stl(name, device, args.teacher_amp)
+        stl_inputs, stl_samples, teacher_inputs = _stl_batch(
+            stl, args.batch_size, args.img_size)
+        stl_inputs = stl_inputs.to(device)
+        teacher_inputs = teacher_inputs.to(device)
+        model.train()
+        plain, full = _time([
+            _train_step(model, inputs, samples),
+            _train_step(stl, stl_inputs, stl_samples,
+                        teacher_inputs=teacher_inputs)
+        ], args.iters, args.warmup, device)
+        result['plain_img_s'] = args.batch_size / plain
+        result['stl_img_s'] = args.batch_size / full
+        result['stl_teacher_overhead'] = full / plain - 1.
     else:
         model.eval()
 
@@ -129,23 +284,91 @@ def worker(args, name, kind):
         def infer():
             model(inputs, mode='tensor')
 
-        seconds = _time(infer, args.iters, args.warmup, device)
+        (seconds, ) = _time([infer], args.iters, args.warmup, device)
         result['infer_img_s'] = args.batch_size / seconds
     result['peak_mem_mb'] = _peak_mem_mb(device)
+    result['torch_threads'] = torch.get_num_threads()
     print('RESULT ' + json.dumps(result))
 
 
+# --------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------
 def run_worker(args, name, kind):
     cmd = [sys.executable, os.path.abspath(__file__), name,
            '--batch-size', str(args.batch_size), '--img-size',
            str(args.img_size), '--iters', str(args.iters), '--warmup',
            str(args.warmup), '--device', args.device, '--_worker', name, kind]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    if args.teacher_amp:
+        cmd += ['--teacher-amp', args.teacher_amp]
     out = subprocess.run(cmd, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if line.startswith('RESULT '):
             return json.loads(line[len('RESULT '):])
     raise RuntimeError(f'benchmark of {name} ({kind}) failed:\n'
                        f'{out.stderr[-3000:]}')
+
+
+def _kinds(args, name):
+    kinds = ['train', 'infer']
+    if args.stl and name != PEER:
+        kinds.append('stl')
+    return kinds
+
+
+def _best(runs, key):
+    return max(run[key] for run in runs)
+
+
+def summarise(runs_by_model):
+    """Per model: best repeat of every throughput, peak memory over all
+    runs, median STL overhead."""
+    results = {}
+    for name, runs in runs_by_model.items():
+        r = dict(train_img_s=_best(runs['train'], 'train_img_s'),
+                 infer_img_s=_best(runs['infer'], 'infer_img_s'),
+                 peak_mem_mb=max(run['peak_mem_mb'] for run in
+                                 runs['train'] + runs['infer']))
+        if runs.get('stl'):
+            # a ratio of two load-matched medians per repeat: the median
+            # over repeats (the best one would be biased low)
+            r.update(stl_train_img_s=_best(runs['stl'], 'stl_img_s'),
+                     stl_teacher_overhead=statistics.median(
+                         run['stl_teacher_overhead'] for run in runs['stl']))
+        r['runs'] = runs
+        results[name] = r
+    return results
+
+
+def format_table(results, args, threads, loads):
+    peer = results[PEER]
+    lines = [f'batch {args.batch_size}, {args.img_size}x{args.img_size}, '
+             f'{args.device}, torch threads: {threads}, best of '
+             f'{args.repeat} repeat(s) x median of {args.iters} iterations'
+             + (f', STL teacher amp: {args.teacher_amp or "as configured"}'
+                if args.stl else ''),
+             'load average (1 min) before/after: '
+             f'{loads[0]:.2f} / {loads[1]:.2f} on {os.cpu_count()} CPUs']
+    header = (f'{"model":34s} {"train img/s":>11s} {"x peer":>7s} '
+              f'{"infer img/s":>11s} {"x peer":>7s} {"peak MB":>9s}')
+    if args.stl:
+        header += f' {"STL img/s":>10s} {"teacher +%":>10s}'
+    lines.append(header)
+    for name, r in results.items():
+        line = (f'{name:34s} {r["train_img_s"]:11.2f} '
+                f'{r["train_img_s"] / peer["train_img_s"]:7.2f} '
+                f'{r["infer_img_s"]:11.2f} '
+                f'{r["infer_img_s"] / peer["infer_img_s"]:7.2f} '
+                f'{r["peak_mem_mb"]:9.0f}')
+        if 'stl_train_img_s' in r:
+            line += (f' {r["stl_train_img_s"]:10.2f} '
+                     f'{100 * r["stl_teacher_overhead"]:10.1f}')
+        elif args.stl:
+            line += f' {"-":>10s} {"-":>10s}'
+        lines.append(line)
+    return '\n'.join(lines)
 
 
 def main():
@@ -156,45 +379,41 @@ def main():
     if args._worker:
         return worker(args, *args._worker)
     names = [PEER] + [m for m in args.models if m != PEER]
-    results = {}
-    for name in names:
-        train = run_worker(args, name, 'train')
-        infer = run_worker(args, name, 'infer')
-        results[name] = dict(
-            train_img_s=train['train_img_s'],
-            infer_img_s=infer['infer_img_s'],
-            peak_mem_mb=max(train['peak_mem_mb'], infer['peak_mem_mb']))
-        if args.stl and name != PEER:
-            stl = run_worker(args, name, 'stl')
-            results[name]['stl_train_img_s'] = stl['stl_img_s']
-            results[name]['stl_teacher_overhead'] = (
-                train['train_img_s'] / stl['stl_img_s'] - 1.0)
-    peer = results[PEER]
-    print(f'\nbatch {args.batch_size}, {args.img_size}x{args.img_size}, '
-          f'{args.device}, torch threads: {_threads()}')
-    header = (f'{"model":34s} {"train img/s":>11s} {"x peer":>7s} '
-              f'{"infer img/s":>11s} {"x peer":>7s} {"peak MB":>9s}')
     if args.stl:
-        header += f' {"STL img/s":>10s} {"teacher +%":>10s}'
-    print(header)
-    for name, r in results.items():
-        line = (f'{name:34s} {r["train_img_s"]:11.2f} '
-                f'{r["train_img_s"] / peer["train_img_s"]:7.2f} '
-                f'{r["infer_img_s"]:11.2f} '
-                f'{r["infer_img_s"] / peer["infer_img_s"]:7.2f} '
-                f'{r["peak_mem_mb"]:9.0f}')
-        if 'stl_train_img_s' in r:
-            line += (f' {r["stl_train_img_s"]:10.2f} '
-                     f'{100 * r["stl_teacher_overhead"]:10.1f}')
-        print(line)
+        import torch  # noqa: F401  (only to check the names early)
+        for name in names[1:]:
+            _load_cfg(name)
+    loads = [os.getloadavg()[0]]
+    if loads[0] > 0.5:
+        print(f'note: load average {loads[0]:.2f} before the run; other '
+              'processes share the CPUs and slow both models down',
+              file=sys.stderr)
+    runs = {name: {} for name in names}
+    threads = None
+    for _ in range(args.repeat):
+        for name in names:
+            for kind in _kinds(args, name):
+                if kind == 'stl':
+                    try:
+                        result = run_worker(args, name, kind)
+                    except RuntimeError as error:
+                        if 'no token head' not in str(error):
+                            raise
+                        continue
+                else:
+                    result = run_worker(args, name, kind)
+                threads = result['torch_threads']
+                runs[name].setdefault(kind, []).append(result)
+    loads.append(os.getloadavg()[0])
+    results = summarise(runs)
+    print('\n' + format_table(results, args, threads, loads))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
-
-
-def _threads():
-    import torch
-    return torch.get_num_threads()
+            json.dump(dict(batch_size=args.batch_size,
+                           img_size=args.img_size, device=args.device,
+                           torch_threads=threads, iters=args.iters,
+                           repeat=args.repeat, load_average=loads,
+                           results=results), f, indent=2)
 
 
 if __name__ == '__main__':

@@ -6,8 +6,9 @@
 >>> result = inference_model(model, 'demo.jpg', topk=5)
 >>> result[0]['pred_class'], result[0]['token_labels'].shape  # (H/16, W/16)
 """
+import copy
 import os.path as osp
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -19,10 +20,15 @@ from stl_mm.apis.model_zoo import VARIANT_CONFIGS, variant_config
 
 ImageInput = Union[str, np.ndarray]
 
+#: patch stride of FAN token grids
+TOKEN_STRIDE = 16
+_STL_TYPES = ('STLClassifier', 'stl_mm.STLClassifier')
+_STL_ONLY_KEYS = ('teacher', 'token_label', 'grid_check_size')
+
 
 def _load_config(model: Union[str, Config]) -> Config:
     if isinstance(model, Config):
-        return model
+        return copy.deepcopy(model)
     if model in VARIANT_CONFIGS:
         return Config.fromfile(str(variant_config(model)))
     if osp.isfile(model):
@@ -30,6 +36,103 @@ def _load_config(model: Union[str, Config]) -> Config:
     raise ValueError(
         f'"{model}" is neither an upstream FAN variant name '
         f'({", ".join(sorted(VARIANT_CONFIGS))}) nor a config file.')
+
+
+def _inference_model_cfg(cfg: Config) -> dict:
+    """The model part of ``cfg`` ready to build for inference.
+
+    - The config-level ``data_preprocessor`` (mean/std/to_rgb) is merged in,
+      as the Runner and mmpretrain's own ``init_model`` do; without it the
+      images would not be normalised.
+    - An STL student (``STLClassifier``) is built as the plain
+      ``ImageClassifier`` it is at test time: no frozen teacher is built or
+      loaded, and its training-only batch mixing is dropped.
+    - ``init_cfg`` (initialisation from other weights) is dropped.
+    """
+    model_cfg = copy.deepcopy(cfg.model.to_dict() if hasattr(
+        cfg.model, 'to_dict') else dict(cfg.model))
+    model_cfg.pop('init_cfg', None)
+    preprocessor = model_cfg.get('data_preprocessor')
+    if preprocessor is None and cfg.get('data_preprocessor') is not None:
+        preprocessor = copy.deepcopy(dict(cfg.data_preprocessor))
+    if model_cfg.get('type') in _STL_TYPES:
+        model_cfg['type'] = 'ImageClassifier'
+        for key in _STL_ONLY_KEYS:
+            model_cfg.pop(key, None)
+        if preprocessor is not None:
+            preprocessor = {
+                k: v for k, v in dict(preprocessor).items()
+                if k not in ('type', 'mix', 'batch_augments', 'teacher_key',
+                             '_delete_')
+            }
+            preprocessor['type'] = 'ClsDataPreprocessor'
+    if preprocessor is not None:
+        preprocessor = dict(preprocessor)
+        preprocessor.pop('_delete_', None)
+        preprocessor.pop('batch_augments', None)  # training only
+        model_cfg['data_preprocessor'] = preprocessor
+    return model_cfg
+
+
+def _classes_from_config(cfg: Config) -> Optional[List[str]]:
+    """Class names from the config's test dataset, if it names them."""
+    try:
+        dataset = cfg.test_dataloader.dataset
+    except AttributeError:
+        return None
+    classes = dataset.get('classes') or (dataset.get('metainfo') or {}).get(
+        'classes')
+    if isinstance(classes, str):  # a file with one name per line
+        path = classes
+        if not osp.isabs(path) and dataset.get('data_root'):
+            path = osp.join(dataset['data_root'], path)
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            classes = [line.strip() for line in f if line.strip()]
+    return list(classes) if classes else None
+
+
+def _dataset_meta(cfg: Config, checkpoint_meta: Optional[dict],
+                  num_classes: Optional[int]) -> dict:
+    """``{'classes': [...]}`` from the checkpoint, the config or, for 1000
+    classes, the ImageNet names; ``{}`` if none is known."""
+    meta = {}
+    if isinstance(checkpoint_meta, dict):
+        meta = dict(checkpoint_meta.get('dataset_meta') or {})
+        if not meta.get('classes') and checkpoint_meta.get('CLASSES'):
+            meta['classes'] = checkpoint_meta['CLASSES']
+    if not meta.get('classes'):
+        classes = _classes_from_config(cfg)
+        if classes:
+            meta['classes'] = classes
+    if not meta.get('classes') and num_classes == 1000:
+        from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+        meta['classes'] = list(IMAGENET_CATEGORIES)
+    classes = meta.get('classes')
+    if classes is not None:
+        classes = list(classes)
+        if num_classes is not None and len(classes) != num_classes:
+            return {}  # names of some other label space
+        meta['classes'] = classes
+    return meta
+
+
+def _read_checkpoint(checkpoint: str, prefer_ema: bool
+                     ) -> Tuple[dict, Optional[dict]]:
+    """Classifier-format weights and the checkpoint's ``meta`` (if any)."""
+    from stl_mm.models.utils import (extract_state_dict, load_fan_checkpoint,
+                                     to_classifier_format)
+    from stl_mm.utils.checkpoint import safe_load
+    if checkpoint.startswith(('http://', 'https://')):
+        return load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema), None
+    ckpt = safe_load(checkpoint, map_location='cpu')
+    if not isinstance(ckpt, dict):
+        raise TypeError(f'Checkpoint "{checkpoint}" holds a '
+                        f'{type(ckpt).__name__}, not a dict of weights.')
+    state, _ = extract_state_dict(ckpt, prefer_ema=prefer_ema)
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else None
+    return to_classifier_format(state), meta
 
 
 def init_model(model: Union[str, Config],
@@ -41,7 +144,8 @@ def init_model(model: Union[str, Config],
 
     Args:
         model: an upstream variant name (e.g. ``'fan_tiny_8_p4_hybrid'``),
-            a config file or a :class:`Config`.
+            a config file or a :class:`Config`. An STL student config builds
+            the student alone (an ``ImageClassifier``; no teacher).
         checkpoint: our mmengine checkpoint or an upstream ``.pth.tar``
             (EMA weights preferred); ``None`` keeps the initial weights.
         device: where to put the model.
@@ -51,9 +155,11 @@ def init_model(model: Union[str, Config],
     Returns:
         The classifier; ``model(x, mode='tensor')`` gives logits (B, K), or
         ``(cls_logits (B, K), token_logits (B, N, K))`` for token models.
-        ``model.cfg`` holds the config.
+        ``model.cfg`` holds the config and ``model.dataset_meta`` the class
+        names when known (from the checkpoint, the config, or ImageNet's for
+        1000 classes).
     """
-    from stl_mm.models.utils import check_state_matches, load_fan_checkpoint
+    from stl_mm.models.utils import check_state_matches
     from stl_mm.registry import MODELS
     from stl_mm.utils import register_all_modules
 
@@ -62,17 +168,19 @@ def init_model(model: Union[str, Config],
         cfg.merge_from_dict(cfg_options)
     register_all_modules(init_default_scope=False)
     scope = cfg.get('default_scope', 'mmpretrain')
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)
+    model_cfg = _inference_model_cfg(cfg)
     with DefaultScope.overwrite_default_scope(scope):
         classifier = MODELS.build(model_cfg)
+    checkpoint_meta = None
     if checkpoint is not None:
-        state = load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema)
-        arch = model_cfg.backbone.get('arch')
+        state, checkpoint_meta = _read_checkpoint(checkpoint, prefer_ema)
+        arch = model_cfg.get('backbone', {}).get('arch')
         check_state_matches(classifier.state_dict(), state,
                             arch if isinstance(arch, str) else None)
         classifier.load_state_dict(state, strict=True)
     classifier.cfg = cfg
+    classifier.dataset_meta = _dataset_meta(
+        cfg, checkpoint_meta, getattr(classifier.head, 'num_classes', None))
     return classifier.to(device).eval()
 
 
@@ -81,8 +189,7 @@ def _test_pipeline(cfg: Config) -> Compose:
     steps = []
     for step in pipeline:
         step = dict(step)
-        if step['type'] in ('LoadImageFromFile', 'mmpretrain.LoadImageFromFile'
-                            ) or step['type'].endswith('LoadImageFromFile'):
+        if step['type'].endswith('LoadImageFromFile'):
             continue  # images are loaded below, from paths or arrays
         steps.append(step)
     with DefaultScope.overwrite_default_scope(
@@ -97,6 +204,9 @@ def _read_image(image: ImageInput) -> np.ndarray:
             raise ValueError('image arrays must be HxWx3 (BGR, uint8), got '
                              f'shape {image.shape}')
         return image
+    if not isinstance(image, str):
+        raise TypeError('images must be file paths or HxWx3 BGR arrays, got '
+                        f'{type(image).__name__}')
     if not osp.isfile(image):
         raise FileNotFoundError(f'Image not found: "{image}"')
     array = mmcv.imread(image)
@@ -106,18 +216,91 @@ def _read_image(image: ImageInput) -> np.ndarray:
     return array
 
 
+def token_grid(num_tokens: int, height: int, width: int,
+               stride: int = TOKEN_STRIDE) -> Tuple[int, int]:
+    """``(h, w)`` of the row-major token grid of a ``height x width`` input
+    that gave ``num_tokens`` patch tokens."""
+    for rounding in (lambda v: v // stride, lambda v: -(-v // stride)):
+        h, w = rounding(height), rounding(width)
+        if h * w == num_tokens:
+            return h, w
+    raise ValueError(f'{num_tokens} tokens do not form a grid of stride '
+                     f'{stride} on a {height}x{width} input.')
+
+
+def preprocess(model: torch.nn.Module, images: Sequence[ImageInput]) -> list:
+    """Run the model's test pipeline on images (paths or BGR arrays).
+
+    Returns one packed dict per image (``inputs``: CHW uint8 tensor as fed
+    to the data preprocessor, ``data_samples``).
+    """
+    pipeline = _test_pipeline(model.cfg)
+    packed = []
+    for image in images:
+        array = _read_image(image)
+        results = dict(img=array, img_shape=array.shape[:2],
+                       ori_shape=array.shape[:2])
+        if isinstance(image, str):
+            results['img_path'] = image
+        packed.append(pipeline(results))
+    return packed
+
+
+def _same_shape_chunks(packed: list, batch_size: int):
+    """Consecutive runs of equally shaped inputs, at most ``batch_size``
+    long (differently sized images are never padded into one batch)."""
+    start = 0
+    while start < len(packed):
+        end = start + 1
+        shape = packed[start]['inputs'].shape
+        while (end < len(packed) and end - start < batch_size
+               and packed[end]['inputs'].shape == shape):
+            end += 1
+        yield start, packed[start:end]
+        start = end
+
+
+@torch.no_grad()
+def forward_packed(model: torch.nn.Module, packed: list):
+    """One forward pass on packed inputs of one shape.
+
+    Returns ``(inputs, head_outputs, predictions)``: the normalised batch,
+    the head's raw output (logits, or ``(cls_logits, token_logits)`` for
+    token models) and the head's predictions (``DataSample`` list).
+    """
+    data = model.data_preprocessor(
+        dict(inputs=[p['inputs'] for p in packed],
+             data_samples=[p['data_samples'] for p in packed]), False)
+    inputs = data['inputs']
+    feats = model.extract_feat(inputs)  # the backbone runs once
+    outputs = model.head(feats)
+    samples = model.head.predict(feats, data['data_samples'])
+    return inputs, outputs, samples
+
+
+def token_logits_of(outputs) -> Optional[torch.Tensor]:
+    """The ``(B, N, K)`` token logits of a head output, or None."""
+    if (isinstance(outputs, (tuple, list)) and len(outputs) == 2
+            and torch.is_tensor(outputs[1]) and outputs[1].dim() == 3):
+        return outputs[1]
+    return None
+
+
 @torch.no_grad()
 def inference_model(model: torch.nn.Module,
                     images: Union[ImageInput, Sequence[ImageInput]],
                     topk: int = 5,
-                    batch_size: int = 8) -> List[dict]:
+                    batch_size: int = 8,
+                    return_token_probs: bool = False) -> List[dict]:
     """Classify images with a model from :func:`init_model`.
 
     Args:
         model: the classifier (``model.cfg`` gives its test pipeline).
         images: a path, a BGR uint8 array (HxWx3), or a list of them.
         topk: how many classes to return per image.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (images of different sizes are
+            run in separate passes).
+        return_token_probs: token models only: also return ``token_probs``.
 
     Returns:
         One dict per image: ``topk_labels`` (list of int), ``topk_scores``
@@ -125,31 +308,27 @@ def inference_model(model: torch.nn.Module,
         when the model knows them), ``pred_label``/``pred_score``/
         ``pred_class`` (top-1), and for token models ``token_labels``
         (int array (h, w): the arg-max class of each token on the token
-        grid) and ``token_scores`` (float array (h, w): its probability).
+        grid, h = H/16 and w = W/16 of the network input), ``token_scores``
+        (float array (h, w): its probability) and, if asked for,
+        ``token_probs`` (float array (h, w, K)).
     """
     if isinstance(images, (str, np.ndarray)):
         images = [images]
-    pipeline = _test_pipeline(model.cfg)
-    classes = (model.dataset_meta or {}).get('classes') if hasattr(
-        model, 'dataset_meta') else None
+    images = list(images)
+    if topk < 1:
+        raise ValueError(f'topk must be at least 1, got {topk}')
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be at least 1, got {batch_size}')
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     results = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        packed = [
-            pipeline(dict(img=_read_image(img), img_shape=None,
-                          ori_shape=None)) for img in chunk
-        ]
-        data = model.data_preprocessor(
-            dict(inputs=[p['inputs'] for p in packed],
-                 data_samples=[p['data_samples'] for p in packed]), False)
-        inputs = data['inputs']
-        feats = model.extract_feat(inputs)  # the backbone runs once
-        outputs = model.head(feats)
-        samples = model.head.predict(feats, data['data_samples'])
-        token_logits = None
-        if isinstance(outputs, tuple):
-            token_logits = outputs[1]
-        grid = (inputs.shape[-2] // 16, inputs.shape[-1] // 16)
+    for _, chunk in _same_shape_chunks(preprocess(model, images),
+                                       batch_size):
+        inputs, outputs, samples = forward_packed(model, chunk)
+        token_logits = token_logits_of(outputs)
+        grid = None
+        if token_logits is not None:
+            grid = token_grid(token_logits.shape[1], inputs.shape[-2],
+                              inputs.shape[-1])
         for i, sample in enumerate(samples):
             scores = sample.pred_score
             k = min(topk, scores.numel())
@@ -160,8 +339,9 @@ def inference_model(model: torch.nn.Module,
                 pred_label=int(top_labels[0]),
                 pred_score=float(top_scores[0]))
             if classes is not None:
-                result['topk_classes'] = [classes[j] for j in result[
-                    'topk_labels']]
+                result['topk_classes'] = [
+                    classes[j] for j in result['topk_labels']
+                ]
                 result['pred_class'] = result['topk_classes'][0]
             if token_logits is not None:
                 probs = token_logits[i].float().softmax(-1)
@@ -170,5 +350,8 @@ def inference_model(model: torch.nn.Module,
                     grid).cpu().numpy()
                 result['token_scores'] = token_scores.reshape(
                     grid).cpu().numpy()
+                if return_token_probs:
+                    result['token_probs'] = probs.reshape(
+                        *grid, -1).cpu().numpy()
             results.append(result)
     return results

@@ -8,7 +8,7 @@ model = dict(
     backbone=dict(
         type='stl_mm.FAN',
         arch={{_base_.fan_demo_arch}},
-        drop_path_rate=0.05),
+        drop_path_rate=0.),
     head=dict(
         type='LinearClsHead',
         num_classes={{_base_.num_classes}},
@@ -17,14 +17,12 @@ model = dict(
                   mode='original')),
 )
 
-# same views and mixing as the student; the teacher view is simply not used
+# same views (crop + flip) and the same Mixup/CutMix (the student's data
+# preprocessor) as the student; there is no teacher view
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.6, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandAugment', policies='timm_increasing', num_policies=2,
-         total_level=10, magnitude_level=5, magnitude_std=0.5,
-         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
     dict(type='PackInputs'),
 ]))

@@ -7,7 +7,7 @@ that needs it receives ``(H, W)`` as arguments, which keeps the modules
 stateless across calls, thread safe and capturable by ``torch.compile``.
 """
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -27,6 +27,38 @@ LN_EPS = 1e-6
 
 def _drop_path(rate: float) -> nn.Module:
     return DropPath(rate) if rate > 0. else nn.Identity()
+
+
+def _is_identity(drop: nn.Module) -> bool:
+    """Whether a DropPath/Dropout module passes its input through as is."""
+    if isinstance(drop, nn.Identity) or not drop.training:
+        return True
+    rate = getattr(drop, 'drop_prob', getattr(drop, 'p', None))
+    return rate == 0.
+
+
+def _add_scaled(x: torch.Tensor, scale: torch.Tensor, y: torch.Tensor,
+                drop: nn.Module) -> torch.Tensor:
+    """``x + drop(scale * y)``, as one fused ``addcmul`` whenever ``drop``
+    is the identity (always at inference)."""
+    if _is_identity(drop):
+        return torch.addcmul(x, scale, y)
+    return x + drop(scale * y)
+
+
+def _gelu_temp(x: torch.Tensor) -> torch.Tensor:
+    """Exact GELU of ``x``, a temporary that only the caller holds.
+
+    When autograd does not need ``x`` (inference, frozen layers) the result
+    overwrites it. The maps this is used on are the largest tensors of the
+    model (stem stage 1: 16 x 512 x 56 x 56 floats = 103 MB at batch 16);
+    on CPU a new buffer of that size comes straight from the OS (glibc serves
+    requests above 32 MB with mmap) and every page of it faults on first
+    write, which cost more than the GELU itself.
+    """
+    if x.requires_grad:
+        return F.gelu(x)
+    return torch.ops.aten.gelu_(x)
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -67,7 +99,12 @@ class LayerNorm2d(nn.LayerNorm):
 # Hybrid stem: the first two stages of a ConvNeXt
 # --------------------------------------------------------------------------
 class ConvMlp(nn.Module):
-    """Pointwise (1x1 conv) MLP with GELU, as used inside ConvNeXt blocks."""
+    """Pointwise (1x1 conv) MLP with GELU, as used inside ConvNeXt blocks.
+
+    The 1x1 convolutions stay convolutions: on CPU they run through oneDNN,
+    which on channels-last maps is faster than ``F.linear`` on NHWC tensors
+    (measured, see docs/benchmark.md).
+    """
 
     def __init__(self, channels: int, hidden: int):
         super().__init__()
@@ -75,8 +112,17 @@ class ConvMlp(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+    def forward(self, x: torch.Tensor,
+                scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``fc2(gelu(fc1(x)))``, times ``scale`` (per output channel) if
+        given. The scale is folded into ``fc2``'s weight and bias, which
+        saves a full pass (and a buffer) over the output map."""
+        x = _gelu_temp(self.fc1(x))
+        weight, bias = self.fc2.weight, self.fc2.bias
+        if scale is not None:
+            weight = weight * scale.reshape(-1, 1, 1, 1)
+            bias = bias * scale
+        return F.conv2d(x, weight, bias)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -93,8 +139,7 @@ class ConvNeXtBlock(nn.Module):
         self.drop_path = _drop_path(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mlp(self.norm(self.conv_dw(x)))
-        y = y * self.gamma.reshape(1, -1, 1, 1)
+        y = self.mlp(self.norm(self.conv_dw(x)), scale=self.gamma)
         return x + self.drop_path(y)
 
 
@@ -141,7 +186,11 @@ class ConvNeXtStem(nn.Module):
         self.out_channels = list(channels)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        x = self.stem(x)
+        # Channels-last from the start: every norm works on NHWC anyway (a
+        # free permute of a channels-last map) and the convolutions keep the
+        # layout; an NCHW input would make the first norm copy its 4x larger
+        # output instead.
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         outs = []
         for stage in self.stages:
             x = stage(x)
@@ -308,8 +357,10 @@ class DWConv(nn.Module):
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, N, C = x.shape
+        # (B, N, C) tokens viewed as a channels-last (B, C, H, W) map and
+        # back: no copies, the convolutions keep the layout.
         x = x.transpose(1, 2).reshape(B, C, H, W)
-        x = self.conv2(self.bn(self.act(self.conv1(x))))
+        x = self.conv2(self.bn(_gelu_temp(self.conv1(x))))
         return x.reshape(B, C, N).transpose(1, 2)
 
 
@@ -329,7 +380,7 @@ class ConvFFN(nn.Module):
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         x = self.fc1(x)
-        x = x + self.drop(self.gamma * self.dwconv(x, H, W))
+        x = _add_scaled(x, self.gamma, self.dwconv(x, H, W), self.drop)
         return self.drop(self.fc2(x))
 
 
@@ -358,11 +409,14 @@ class ChannelProcessing(nn.Module):
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, N, C = x.shape
         h = self.num_heads
-        q = self.q(x).reshape(B, N, h, C // h).transpose(1, 2)  # B h N c
-        k = x.reshape(B, N, h, C // h).transpose(1, 2)  # B h N c
-        q = q.softmax(dim=-2).transpose(-1, -2)  # B h c N
-        k = k.softmax(dim=-2).mean(dim=-1, keepdim=True)  # B h N 1
-        attn = torch.sigmoid(q @ k) * self.temperature  # B h c 1
+        # Both softmaxes run over the tokens, separately for every channel,
+        # so they need no split into heads: computed on the contiguous
+        # (B, N, C) tensors (no transposed copies).
+        q = self.q(x).softmax(dim=1).reshape(B, N, h, C // h)
+        k = x.softmax(dim=1).reshape(B, N, h, C // h).mean(dim=-1)  # B N h
+        # per head: softmax(q)^T @ mean_c(softmax(k)), a sum over tokens
+        attn = (q * k.unsqueeze(-1)).sum(dim=1)  # B h c
+        attn = torch.sigmoid(attn) * self.temperature.reshape(h, 1)
         attn = self.attn_drop(attn)
         v = self.norm_v(self.mlp_v(x, H, W))  # B N C
         return v * attn.reshape(B, 1, C)
@@ -389,8 +443,10 @@ class FANBlock(nn.Module):
         self.gamma2 = nn.Parameter(eta * torch.ones(dim))
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        x = x + self.drop_path(self.gamma1 * self.attn(self.norm1(x)))
-        x = x + self.drop_path(self.gamma2 * self.mlp(self.norm2(x), H, W))
+        x = _add_scaled(x, self.gamma1, self.attn(self.norm1(x)),
+                        self.drop_path)
+        x = _add_scaled(x, self.gamma2, self.mlp(self.norm2(x), H, W),
+                        self.drop_path)
         return x
 
 
