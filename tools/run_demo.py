@@ -1,17 +1,18 @@
 """The stl_mm demo: STL end to end on generated data, on a CPU, in minutes.
 
     bash tools/demo.sh              # = tools/setup_env.sh + this script
-    python tools/run_demo.py [--work-dir work_dirs/demo] [--data-root data/demo]
-        [--train-per-class N] [--val-per-class M] [--epochs E]
-        [--corruptions C ...] [--severities S ...] [--vis-images V]
-        [--quick] [--force]
+    python tools/run_demo.py [--work-dir work_dirs/demo]
+        [--data-root data/demo] [--train-per-class N] [--val-per-class M]
+        [--epochs E] [--corruptions C ...] [--severities S ...]
+        [--vis-images V] [--threads T] [--quick] [--force]
 
 Stages (each prints a header with the elapsed time and an estimate of the
 time left):
 
 1. generate the embedded demo data (``tools/make_demo_data.py``: 4 shape
    classes, 64x64 images with object masks);
-2. write corrupted copies of its val split (``tools/make_corrupted_dataset.py``);
+2. write corrupted copies of its val split
+   (``tools/make_corrupted_dataset.py``);
 3. train the STL token labeler, phase 1 (``tools/train.py
    configs/stl/demo/fan_demo_token_labeler.py``);
 4. train the STL student, phase 2, with the phase-1 checkpoint (EMA weights)

@@ -44,7 +44,8 @@ class NotATokenModelError(TypeError):
 def find_demo_mask(img_path: str) -> Optional[str]:
     """The object mask of an embedded demo image, if there is one.
 
-    ``.../cls/<split>/<class>/<file>`` -> ``.../cls/masks/<split>/<class>/<file>``
+    ``.../cls/<split>/<class>/<file>`` ->
+    ``.../cls/masks/<split>/<class>/<file>``
     (see :mod:`stl_mm.datasets.demo_data`).
     """
     parts = osp.normpath(osp.abspath(img_path)).split(os.sep)
@@ -268,7 +269,7 @@ def _hist(ax, all_scores: np.ndarray, scores: Optional[np.ndarray],
     ax.set_ylim(bottom=0)
     ax.set_xlabel('token confidence (max softmax probability)')
     ax.set_ylabel('share of all tokens')
-    ax.legend(fontsize=7, loc='upper left')
+    ax.legend(fontsize=7, loc='upper right')
 
 
 def draw_token_label_figure(record: dict,
@@ -394,7 +395,7 @@ def draw_confidence_histogram(records: Sequence[dict], out_file: str,
     ax.set_xlim(0, 1)
     ax.set_xlabel('token confidence (max softmax probability)')
     ax.set_ylabel('tokens')
-    ax.legend(fontsize=8, loc='upper left')
+    ax.legend(fontsize=8, loc='upper right')
     ax.set_title(title or f'token confidences over {len(records)} images',
                  fontsize=10)
     fig.tight_layout()
