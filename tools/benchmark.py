@@ -2,8 +2,8 @@
 
     python tools/benchmark.py fan_small_12_p4_hybrid_token [MODEL ...]
         [--batch-size 16] [--img-size 224] [--iters 10] [--warmup 3]
-        [--repeat 1] [--threads N] [--stl] [--teacher-amp fp16|bf16|none]
-        [--device cpu|cuda] [--json FILE]
+        [--repeat 1] [--threads N] [--cpu-time] [--stl]
+        [--teacher-amp auto|fp16|bf16|none] [--device cpu|cuda] [--json FILE]
 
 MODEL is an upstream FAN variant name or a classifier config file. Every run
 also measures mmpretrain's DeiT-Small (``VisionTransformer``, arch
@@ -13,8 +13,9 @@ student step (``STLClassifier``: a frozen teacher of the same architecture,
 random weights, labels the unmixed teacher view with Gumbel token labels
 that are then mixed like the student view) and reports the teacher's
 overhead over the plain training step of the same model. The teacher runs
-as the STL configs set it up (``amp='fp16'``: fp16 autocast on GPUs, fp32
-on CPUs); ``--teacher-amp`` overrides that.
+as the STL configs set it up (``amp='auto'``: fp16 autocast on GPUs, bf16
+on CPUs with native bf16 support, else float32); ``--teacher-amp``
+overrides that, and the table names the precision that actually ran.
 
 How it measures (see docs/benchmark.md):
 
@@ -32,6 +33,8 @@ How it measures (see docs/benchmark.md):
   median over repeats).
 - The load average of the machine is printed: on a shared machine the
   absolute numbers, and to a lesser degree the ratios, depend on it.
+  ``--threads 1 --cpu-time`` times the CPU time of the (only) computing
+  thread instead of the wall clock, which other processes hardly change.
 """
 import argparse
 import json
@@ -60,9 +63,12 @@ def parse_args(argv=None):
                         'and report the best repeat of each model')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch\'s)')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help='time CPU time of the computing thread, not '
+                        'wall-clock time (needs --threads 1, CPU only)')
     parser.add_argument('--stl', action='store_true',
                         help='also time the STL step (teacher + student)')
-    parser.add_argument('--teacher-amp', choices=['fp16', 'bf16', 'none'],
+    parser.add_argument('--teacher-amp', choices=['auto', 'fp16', 'bf16', 'none'],
                         help='teacher autocast dtype for --stl (default: '
                         'the config\'s; none = float32)')
     parser.add_argument('--device', default=None,
@@ -73,6 +79,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if min(args.iters, args.repeat) < 1 or args.warmup < 0:
         parser.error('--iters and --repeat must be >= 1, --warmup >= 0')
+    if args.cpu_time and (args.threads != 1 or args.device == 'cuda'):
+        parser.error('--cpu-time needs --threads 1 and the CPU')
     return args
 
 
@@ -88,7 +96,7 @@ def _load_cfg(name: str):
     if os.path.isfile(name):
         return Config.fromfile(name)
     raise ValueError(f'{name!r} is neither a FAN variant name nor a config '
-                     'file')
+                     f'file; variants: {", ".join(sorted(VARIANT_CONFIGS))}')
 
 
 def _build(name: str, img_size: int, device: str):
@@ -205,9 +213,12 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _time(fns, iters, warmup, device):
+def _time(fns, iters, warmup, device, cpu_time=False):
     """Median seconds per call of every function in ``fns``, calling them
-    in turns (one iteration of each, then the next round)."""
+    in turns (one iteration of each, then the next round). ``cpu_time``:
+    CPU seconds of the calling thread (with one torch thread it does all
+    the work) instead of wall-clock seconds."""
+    clock = time.thread_time if cpu_time else time.perf_counter
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -215,10 +226,10 @@ def _time(fns, iters, warmup, device):
     times = [[] for _ in fns]
     for _ in range(iters):
         for fn, record in zip(fns, times):
-            start = time.perf_counter()
+            start = clock()
             fn()
             _sync(device)
-            record.append(time.perf_counter() - start)
+            record.append(clock() - start)
     return [statistics.median(record) for record in times]
 
 
@@ -253,19 +264,21 @@ def worker(args, name, kind):
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = _build(name, args.img_size, device)
-    inputs, samples = _batch(args.batch_size, args.img_size, device)
+    num_classes = getattr(model.head, 'num_classes', 1000)
+    inputs, samples = _batch(args.batch_size, args.img_size, device,
+                             num_classes)
     result = {}
     if kind == 'train':
         model.train()
         (seconds, ) = _time([_train_step(model, inputs, samples)],
-                            args.iters, args.warmup, device)
+                            args.iters, args.warmup, device, args.cpu_time)
         result['train_img_s'] = args.batch_size / seconds
     elif kind == 'stl':
         if not _is_token_model(model):
             raise ValueError(f'{name} has no token head: no STL step')
         stl = _build_stl(name, device, args.teacher_amp)
         stl_inputs, stl_samples, teacher_inputs = _stl_batch(
-            stl, args.batch_size, args.img_size)
+            stl, args.batch_size, args.img_size, num_classes)
         stl_inputs = stl_inputs.to(device)
         teacher_inputs = teacher_inputs.to(device)
         model.train()
@@ -273,10 +286,15 @@ def worker(args, name, kind):
             _train_step(model, inputs, samples),
             _train_step(stl, stl_inputs, stl_samples,
                         teacher_inputs=teacher_inputs)
-        ], args.iters, args.warmup, device)
+        ], args.iters, args.warmup, device, args.cpu_time)
         result['plain_img_s'] = args.batch_size / plain
         result['stl_img_s'] = args.batch_size / full
         result['stl_teacher_overhead'] = full / plain - 1.
+        from stl_mm.models.classifiers.stl_classifier import \
+            teacher_autocast_dtype
+        dtype = teacher_autocast_dtype(stl.teacher.amp_dtype, device)
+        result['teacher_precision'] = str(dtype or torch.float32).replace(
+            'torch.', '')
     else:
         model.eval()
 
@@ -284,7 +302,8 @@ def worker(args, name, kind):
         def infer():
             model(inputs, mode='tensor')
 
-        (seconds, ) = _time([infer], args.iters, args.warmup, device)
+        (seconds, ) = _time([infer], args.iters, args.warmup, device,
+                            args.cpu_time)
         result['infer_img_s'] = args.batch_size / seconds
     result['peak_mem_mb'] = _peak_mem_mb(device)
     result['torch_threads'] = torch.get_num_threads()
@@ -303,6 +322,8 @@ def run_worker(args, name, kind):
         cmd += ['--threads', str(args.threads)]
     if args.teacher_amp:
         cmd += ['--teacher-amp', args.teacher_amp]
+    if args.cpu_time:
+        cmd.append('--cpu-time')
     out = subprocess.run(cmd, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if line.startswith('RESULT '):
@@ -336,10 +357,19 @@ def summarise(runs_by_model):
             # over repeats (the best one would be biased low)
             r.update(stl_train_img_s=_best(runs['stl'], 'stl_img_s'),
                      stl_teacher_overhead=statistics.median(
-                         run['stl_teacher_overhead'] for run in runs['stl']))
+                         run['stl_teacher_overhead'] for run in runs['stl']),
+                     teacher_precision=runs['stl'][0].get(
+                         'teacher_precision'))
         r['runs'] = runs
         results[name] = r
     return results
+
+
+def _teacher_precisions(results) -> str:
+    """' (ran in bfloat16)' from the STL workers' reports."""
+    ran = sorted({r['teacher_precision'] for r in results.values()
+                  if r.get('teacher_precision')})
+    return f' (ran in {", ".join(ran)})' if ran else ''
 
 
 def format_table(results, args, threads, loads):
@@ -347,8 +377,9 @@ def format_table(results, args, threads, loads):
     lines = [f'batch {args.batch_size}, {args.img_size}x{args.img_size}, '
              f'{args.device}, torch threads: {threads}, best of '
              f'{args.repeat} repeat(s) x median of {args.iters} iterations'
+             + (' (CPU time)' if args.cpu_time else '')
              + (f', STL teacher amp: {args.teacher_amp or "as configured"}'
-                if args.stl else ''),
+                + _teacher_precisions(results) if args.stl else ''),
              'load average (1 min) before/after: '
              f'{loads[0]:.2f} / {loads[1]:.2f} on {os.cpu_count()} CPUs']
     header = (f'{"model":34s} {"train img/s":>11s} {"x peer":>7s} '
@@ -376,13 +407,16 @@ def main():
     if args.device is None:
         import torch
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.cpu_time and args.device != 'cpu':
+        raise SystemExit('--cpu-time needs --device cpu')
     if args._worker:
         return worker(args, *args._worker)
     names = [PEER] + [m for m in args.models if m != PEER]
-    if args.stl:
-        import torch  # noqa: F401  (only to check the names early)
-        for name in names[1:]:
+    for name in names[1:]:  # fail before any worker starts
+        try:
             _load_cfg(name)
+        except ValueError as error:
+            raise SystemExit(f'error: {error}')
     loads = [os.getloadavg()[0]]
     if loads[0] > 0.5:
         print(f'note: load average {loads[0]:.2f} before the run; other '
@@ -411,7 +445,8 @@ def main():
         with open(args.json, 'w') as f:
             json.dump(dict(batch_size=args.batch_size,
                            img_size=args.img_size, device=args.device,
-                           torch_threads=threads, iters=args.iters,
+                           torch_threads=threads, cpu_time=args.cpu_time,
+                           iters=args.iters,
                            repeat=args.repeat, load_average=loads,
                            results=results), f, indent=2)
 

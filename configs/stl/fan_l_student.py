@@ -16,7 +16,8 @@ model = dict(
         config='{{ fileDirname }}/fan_l_token_labeler.py',
         checkpoint='work_dirs/fan_l_token_labeler/epoch_350.pth',
         prefer_ema=True,
-        amp='fp16'),  # teacher forward in fp16 on GPUs; fp32 on CPU
+        # teacher forward: fp16 on GPUs, bf16 on CPUs with native bf16
+        amp='auto'),
     token_label=dict(method='gumbel', tau=1.0, hard=True, smoothing=0.1),
 )
 

@@ -2,6 +2,8 @@
 checkpoints and EMA copies; token labels follow the mixing; phase 1 and 2
 train end to end on tiny models."""
 import copy
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,10 +16,15 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
 from stl_mm.models.classifiers import FrozenTeacher
+from stl_mm.models.classifiers.stl_classifier import (cpu_has_native_bf16,
+                                                      teacher_autocast_dtype)
 from stl_mm.registry import MODELS
 from stl_mm.utils import register_all_modules
 
 K = 5
+FIXTURES = (Path(__file__).resolve().parents[2].parent /
+            'shared/fixtures/official')
+NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 TINY_FAN = dict(type='stl_mm.FAN', out_type='cls_and_patch',
                 arch=dict(embed_dims=32, depth=1, num_heads=2, stem='conv'))
@@ -87,7 +94,7 @@ def _save_teacher(tmp_path, labeler=None, ema=False):
 
 
 def _student(tmp_path, student_backbone=None, teacher_backbone=None,
-             mix=None, **kwargs):
+             mix=None, teacher_amp='auto', **kwargs):
     path, state = _save_teacher(
         tmp_path, MODELS.build(_labeler_cfg(teacher_backbone)))
     cfg = dict(type='stl_mm.STLClassifier',
@@ -95,7 +102,7 @@ def _student(tmp_path, student_backbone=None, teacher_backbone=None,
                    type='stl_mm.ToyTokenBackbone'),
                head=_head(),
                teacher=dict(config=_labeler_cfg(teacher_backbone),
-                            checkpoint=str(path)),
+                            checkpoint=str(path), amp=teacher_amp),
                data_preprocessor=_preprocessor(mix), **kwargs)
     model = MODELS.build(cfg)
     model.init_weights()
@@ -277,6 +284,84 @@ def test_teacher_bf16_autocast_on_cpu_gives_float32_logits(tmp_path):
     model.teacher.amp_dtype = 'bf16'
     logits = model.teacher(torch.randn(2, 3, 32, 32))
     assert logits.dtype == torch.float32 and logits.shape == (2, 4, K)
+
+
+def test_teacher_precision_by_device():
+    bf16_cpu = torch.bfloat16 if cpu_has_native_bf16() else None
+    cases = {('auto', 'cuda'): torch.float16, ('auto', 'cpu'): bf16_cpu,
+             ('fp16', 'cuda'): torch.float16, ('fp16', 'cpu'): None,
+             ('bf16', 'cuda'): torch.bfloat16, ('bf16', 'cpu'): torch.bfloat16,
+             (None, 'cuda'): None, (None, 'cpu'): None}
+    for (amp, device), dtype in cases.items():
+        assert teacher_autocast_dtype(amp, device) is dtype, (amp, device)
+
+
+def test_teacher_default_precision_is_auto_and_bad_value_is_refused(
+        tmp_path):
+    model, _ = _student(tmp_path)
+    assert model.teacher.amp_dtype == 'auto'
+    with pytest.raises(ValueError, match="teacher amp must be one of.*'auto'"):
+        _student(tmp_path, teacher_amp='fp8')
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(),
+                    reason='this CPU has no native bf16: auto runs float32')
+def test_teacher_auto_precision_runs_bf16_matmuls_on_this_cpu(tmp_path):
+    model, _ = _student(tmp_path)
+    seen = []
+    hook = model.teacher.model.backbone.proj.register_forward_hook(
+        lambda module, args, out: seen.append(out.dtype))
+    logits = model.teacher(torch.randn(2, 3, 32, 32))
+    hook.remove()
+    assert seen == [torch.bfloat16] and logits.dtype == torch.float32
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
+def test_bf16_teacher_token_labels_match_float32_upstream_outputs():
+    """The reduced-precision teacher on upstream-format weights: its token
+    logits stay close to the float32 upstream reference and its token
+    labels (argmax, and Gumbel labels under one seed) mostly agree."""
+    import json
+
+    from stl_mm.models.utils import upstream_to_classifier
+    from stl_mm.models.utils.token_labels import generate_token_labels
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from synth_state_dict import synth_state_dict
+    finally:
+        sys.path.remove(str(FIXTURES))
+    variant = 'fan_tiny_8_p4_hybrid_token'
+    fixture = json.loads((FIXTURES / f'{variant}.json').read_text())
+    probe = next(p for p in fixture['probes']
+                 if tuple(p['input_shape'][2:]) == (224, 224))
+    labeler = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='stl_mm.FAN', arch=variant,
+                      out_type='cls_and_patch'),
+        head=dict(type='stl_mm.TokenLabelHead', num_classes=1000,
+                  in_channels=192, mode='labeler')))
+    labeler.load_state_dict(
+        upstream_to_classifier(synth_state_dict(fixture['keys'],
+                                                probe['seed'])))
+    rng = np.random.default_rng(probe['seed'] + 1000)
+    inputs = torch.from_numpy(
+        rng.standard_normal(probe['input_shape']).astype(np.float32))
+    ref = torch.from_numpy(np.load(FIXTURES / probe['outputs'])['aux'])
+    logits = FrozenTeacher(labeler, amp_dtype='bf16')(inputs)
+    err = (logits - ref).abs()
+    print(f'bf16 teacher vs float32 upstream: max abs {err.max():.4f}, '
+          f'mean abs {err.mean():.4f} (logit std {ref.std():.3f})')
+    assert err.mean() < 0.05 * ref.std() and err.max() < ref.std()
+    argmax_agree = (logits.argmax(-1) == ref.argmax(-1)).float().mean()
+    labels = []
+    for lg in (logits, ref):
+        torch.manual_seed(0)
+        labels.append(generate_token_labels(lg, method='gumbel', hard=True,
+                                            smoothing=0.).argmax(-1))
+    gumbel_agree = (labels[0] == labels[1]).float().mean()
+    print(f'token labels agree: argmax {argmax_agree:.3f}, Gumbel '
+          f'{gumbel_agree:.3f}')
+    assert argmax_agree > 0.9 and gumbel_agree > 0.9
 
 
 def test_predict_fusion_from_config(tmp_path):

@@ -37,10 +37,47 @@ from stl_mm.registry import MODELS
 from ..utils.token_labels import (TOKEN_LABEL_METHODS, generate_token_labels,
                                   mix_token_labels)
 
-__all__ = ['STLClassifier', 'FrozenTeacher']
+__all__ = ['STLClassifier', 'FrozenTeacher', 'teacher_autocast_dtype',
+           'cpu_has_native_bf16']
 
 _AMP_DTYPES = {'fp16': torch.float16, 'float16': torch.float16,
                'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16}
+TEACHER_AMP_CHOICES = ('auto', *_AMP_DTYPES)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 matmuls/convolutions natively on this CPU
+    (AVX512-BF16 or AMX); elsewhere bf16 autocast is emulated and slower
+    than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # op absent in this torch build
+        return False
+
+
+def teacher_autocast_dtype(amp: Optional[str],
+                           device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype of the teacher forward on ``device`` (None:
+    float32).
+
+    ``'auto'``: fp16 on CUDA (the upstream choice), bf16 on CPUs with native
+    bf16 support, float32 on other CPUs. An explicit ``'fp16'`` applies on
+    CUDA only (CPU fp16 matmuls are emulated), ``'bf16'`` on CUDA and CPU.
+    """
+    device = torch.device(device)
+    if amp is None:
+        return None
+    if amp == 'auto':
+        if device.type == 'cuda':
+            return torch.float16
+        if device.type == 'cpu' and cpu_has_native_bf16():
+            return torch.bfloat16
+        return None
+    dtype = _AMP_DTYPES[amp]
+    if device.type == 'cuda' or (device.type == 'cpu'
+                                 and dtype is torch.bfloat16):
+        return dtype
+    return None
 
 
 class FrozenTeacher(nn.Module):
@@ -50,15 +87,17 @@ class FrozenTeacher(nn.Module):
         model: a classifier with ``extract_feat`` and a head returning
             ``(cls_logits, token_logits)`` (e.g. ``ImageClassifier`` with
             ``stl_mm.TokenLabelHead``).
-        amp_dtype: ``'fp16'``, ``'bf16'`` or None. Autocast is used on CUDA
-            inputs (and on CPU only for bf16).
+        amp_dtype: ``'auto'`` (default), ``'fp16'``, ``'bf16'`` or None
+            (float32); see :func:`teacher_autocast_dtype` for what runs on
+            which device. The logits are returned in float32 either way.
     """
 
-    def __init__(self, model: nn.Module, amp_dtype: Optional[str] = 'fp16'):
+    def __init__(self, model: nn.Module, amp_dtype: Optional[str] = 'auto'):
         super().__init__()
-        if amp_dtype is not None and amp_dtype not in _AMP_DTYPES:
-            raise ValueError(f'amp_dtype must be one of {list(_AMP_DTYPES)} '
-                             f'or None, got {amp_dtype!r}')
+        if amp_dtype is not None and amp_dtype not in TEACHER_AMP_CHOICES:
+            raise ValueError(
+                f'teacher amp must be one of {list(TEACHER_AMP_CHOICES)} or '
+                f'None (float32), got {amp_dtype!r}')
         self.model = model
         self.amp_dtype = amp_dtype
         model.requires_grad_(False)
@@ -81,13 +120,10 @@ class FrozenTeacher(nn.Module):
         return torch.device('cpu')
 
     def _autocast(self, device: torch.device):
-        if self.amp_dtype is None:
+        dtype = teacher_autocast_dtype(self.amp_dtype, device)
+        if dtype is None:
             return nullcontext()
-        dtype = _AMP_DTYPES[self.amp_dtype]
-        if device.type == 'cuda' or (device.type == 'cpu'
-                                     and dtype is torch.bfloat16):
-            return torch.autocast(device_type=device.type, dtype=dtype)
-        return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)
 
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -179,8 +215,9 @@ class STLClassifier(ImageClassifier):
             mmengine checkpoint, EMAHook ones included, or an upstream
             ``.pth.tar``; None only for smoke tests: a random teacher),
             ``prefer_ema`` (default True), ``trusted`` (see
-            :func:`stl_mm.utils.checkpoint.safe_load`), ``amp`` (``'fp16'``
-            default, ``'bf16'`` or None).
+            :func:`stl_mm.utils.checkpoint.safe_load`), ``amp``
+            (``'auto'`` default: fp16 on GPUs, bf16 on CPUs with native
+            bf16, else float32; or ``'fp16'``, ``'bf16'``, None).
         token_label (dict): keyword arguments of
             :func:`~stl_mm.models.utils.token_labels.generate_token_labels`
             (defaults: ``method='gumbel', tau=1., hard=True,
@@ -282,7 +319,7 @@ class STLClassifier(ImageClassifier):
                     '(backbone + head.fc + head.aux_fc).')
             print_log(f'STL teacher loaded from {checkpoint}',
                       logger='current')
-        return FrozenTeacher(model, amp_dtype=teacher.get('amp', 'fp16'))
+        return FrozenTeacher(model, amp_dtype=teacher.get('amp', 'auto'))
 
     def check_token_grids(self, size: Tuple[int, int]) -> None:
         """Raise ``ValueError`` unless student and teacher make the same
