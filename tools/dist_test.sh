@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tools/dist_train.sh CONFIG CHECKPOINT GPUS [test.py args...]
+# Usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 # Multi-node: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host0 PORT=29500 on each node.
 # Without a GPU, GPUS is the number of CPU processes (gloo backend).
 CONFIG=$1

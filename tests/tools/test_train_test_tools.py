@@ -1,4 +1,5 @@
-"""tools/train.py, tools/test.py and tools/dist_train.sh through the real
+"""tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh
+through the real
 mmengine Runner on generated images: resume, 2-process CPU DDP, --out,
 and the one-line errors for bad input."""
 import json
@@ -110,6 +111,7 @@ def test_two_process_cpu_training_keeps_ranks_identical(demo_root, tmp_path):
         custom_hooks = [dict(type='RankWeightsDumpHook')]
         train_dataloader = dict(batch_size=4)
         train_cfg = dict(max_epochs=1, val_interval=1)
+        default_hooks = dict(checkpoint=dict(interval=1))
     """))
     work = tmp_path / 'work'
     run_tool(['tools/dist_train.sh', str(config), '2', '--work-dir',
@@ -123,6 +125,33 @@ def test_two_process_cpu_training_keeps_ranks_identical(demo_root, tmp_path):
         assert torch.equal(value, rank1[key]), key
     # the ranks saw different images, yet trained weights agree bitwise
     assert not torch.equal(rank0['head.fc.weight'], init0['head.fc.weight'])
+
+    # tools/dist_test.sh: 2 CPU processes score the same numbers as one
+    # (every val image counted once: 15 images do not split evenly into 2
+    # ranks, so the sampler pads one and the results must drop it again)
+    ckpt = work / 'epoch_1.pth'
+    assert ckpt.is_file()
+    test_opts = _data_opts(demo_root) + ['test_dataloader.batch_size=4',
+                                         'test_dataloader.dataset.indices=15']
+    single, dist = tmp_path / 'single.pkl', tmp_path / 'dist.pkl'
+    run_tool(['tools/test.py', str(config), str(ckpt), '--work-dir',
+              str(tmp_path / 'test1'), '--out', str(single), '--out-item',
+              'pred', '--cfg-options', *test_opts],
+             env=dict(PYTHONPATH=str(tmp_path)))
+    out = run_tool(['tools/dist_test.sh', str(config), str(ckpt), '2',
+                    '--work-dir', str(tmp_path / 'test2'), '--out', str(dist),
+                    '--out-item', 'pred', '--cfg-options', *test_opts],
+                   env=dict(PORT=str(free_port()), PYTHONPATH=str(tmp_path)))
+    import mmengine
+    preds = [{p['sample_idx']: p for p in mmengine.load(f)}
+             for f in (single, dist)]
+    assert sorted(preds[1]) == sorted(preds[0]) == list(range(15))
+    assert len(mmengine.load(dist)) == 15  # the padded duplicate is gone
+    for idx, pred in preds[0].items():
+        assert torch.equal(pred['pred_label'], preds[1][idx]['pred_label'])
+        torch.testing.assert_close(pred['pred_score'],
+                                   preds[1][idx]['pred_score'])
+    assert 'Epoch(test)' in out.stdout + out.stderr
 
 
 def test_unknown_module_is_one_clear_error(demo_root, tmp_path):
