@@ -1,7 +1,6 @@
 """tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh
-through the real
-mmengine Runner on generated images: resume, 2-process CPU DDP, --out,
-and the one-line errors for bad input."""
+through the real mmengine Runner on generated images: resume, 2-process CPU
+DDP training and testing, --out, and the one-line errors for bad input."""
 import json
 import textwrap
 
