@@ -20,6 +20,7 @@ How the teacher is kept out of training machinery:
   to the device of the batch.
 """
 import copy
+import functools
 import inspect
 import warnings
 from contextlib import nullcontext
@@ -45,10 +46,12 @@ _AMP_DTYPES = {'fp16': torch.float16, 'float16': torch.float16,
 TEACHER_AMP_CHOICES = ('auto', *_AMP_DTYPES)
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_native_bf16() -> bool:
     """Whether oneDNN runs bf16 matmuls/convolutions natively on this CPU
     (AVX512-BF16 or AMX); elsewhere bf16 autocast is emulated and slower
-    than float32."""
+    than float32. Asked once per process (the teacher forward asks it every
+    step)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # op absent in this torch build
