@@ -16,8 +16,13 @@ percent) and save it as ``WORK_DIR/robustness_report.md`` and ``.json``.
 Sets without a root (run mode) or without results (collect mode) are shown
 as "—". A value computed over an incomplete ImageNet-C is marked "*".
 
+Token models (``TokenLabelHead``) are evaluated with the head fusion of
+the published numbers, ``cls_plus_max`` (class logits + 0.5 x max over the
+token logits, NVlabs/STL ``validate_ood.py``), on all four sets; the table
+names the fusion used.
+
 ``--cfg-options`` apply to every composed config (after the set's
-settings), e.g. ``model.head.fusion=cls_plus_max`` or
+settings), e.g. ``model.head.fusion=cls`` or
 ``test_dataloader.batch_size=64``. ``--dump-configs`` also saves each
 composed config as ``WORK_DIR/<set>_config.py`` for tools/test.py.
 """
@@ -48,6 +53,8 @@ COLUMNS = (
     ('IN-R', 'imagenet-r', 'imagenet-r/top1'),
 )
 DASH = '—'
+#: head fusion of token models: the protocol of the published numbers
+DEFAULT_TOKEN_FUSION = 'cls_plus_max'
 PARTIAL_SUFFIX = '_partial'
 
 
@@ -120,6 +127,9 @@ def compose_config(model_config: str, set_name: str, data_root: str,
     if cfg.get('test_cfg') is None:
         cfg.test_cfg = dict()
     cfg.work_dir = osp.join(work_dir, set_name)
+    head = cfg.model.get('head') or {}
+    if str(head.get('type', '')).endswith('TokenLabelHead'):
+        head['fusion'] = DEFAULT_TOKEN_FUSION
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -147,12 +157,19 @@ def run_set(args, set_name: str, data_root: str) -> dict:
     metrics = runner.test()
     metrics = {k: (float(v) if isinstance(v, (int, float)) else v)
                for k, v in metrics.items()}
+    metrics['fusion'] = head_fusion(cfg)
     if _is_main_process():
         with open(_metrics_file(args.work_dir, set_name), 'w') as f:
             json.dump(dict(set=set_name, data_root=data_root,
                            config=args.config, checkpoint=args.checkpoint,
                            metrics=metrics), f, indent=2)
     return metrics
+
+
+def head_fusion(cfg) -> str:
+    """The prediction rule of the composed config's head (``'cls'`` for
+    heads without a fusion option)."""
+    return (cfg.model.get('head') or {}).get('fusion', 'cls')
 
 
 def _is_main_process() -> bool:
@@ -187,8 +204,11 @@ def _cell(metrics: Optional[dict], key: str):
 
 
 def build_table(name: str, results: Dict[str, dict]):
-    header = ['Model'] + [title for title, _, _ in COLUMNS]
-    row, record, partial = [name], {}, False
+    header = ['Model', 'Fusion'] + [title for title, _, _ in COLUMNS]
+    fusions = sorted({m['fusion'] for m in results.values()
+                      if m and m.get('fusion')})
+    row, partial = [name, ', '.join(fusions) or DASH], False
+    record = {'Fusion': ', '.join(fusions) or None}
     for title, set_name, key in COLUMNS:
         text, value, is_partial = _cell(results.get(set_name), key)
         row.append(text)

@@ -10,17 +10,18 @@ sync_bn = 'torch'
 # not feed the dense outputs: DDP must allow unused parameters.
 find_unused_parameters = True
 
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
-    size=(1024, 1024))
+# the data preprocessor lives inside the model only: mmengine ignores a
+# top-level one when the model has its own
 model = dict(
     type='EncoderDecoder',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_val=0,
+        seg_pad_val=255,
+        size=(1024, 1024)),
     # mmseg hands a segmentor-level `pretrained` to the backbone, which
     # stl_mm.FAN does not take: initialise through backbone.init_cfg.
     pretrained=None,

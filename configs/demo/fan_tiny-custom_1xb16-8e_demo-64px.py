@@ -11,6 +11,12 @@ fan_demo_arch = dict(
 
 model = dict(
     type='ImageClassifier',
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor',
+        num_classes={{_base_.num_classes}},
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
     backbone=dict(type='stl_mm.FAN', arch=fan_demo_arch, drop_path_rate=0.05),
     head=dict(
         type='LinearClsHead',

@@ -1,16 +1,18 @@
 # Evaluate a FAN-S-Hybrid token model (an STL student or token labeler,
-# ours or an upstream .pth.tar) on imagenet-r:
+# ours or an upstream .pth.tar) on imagenet-r, with the protocol of the
+# published numbers (NVlabs/STL validate_ood.py):
 #   tools/test.py configs/robustness/fan-small-12-p4-hybrid-token_imagenet-r.py CKPT \
 #       --cfg-options test_dataloader.dataset.data_root=/path/to/imagenet-r
 # Any other classification config works the same way: take it and
 # ./_base_/imagenet-r.py as bases and copy the three assignments below.
 _base_ = [
-    '../fan/fan_small-12-p4-hybrid-token_8xb128-350e_in1k.py',
+    '../stl/stl-labeler_fan-small-12-p4-hybrid-token_8xb128-360e_in1k.py',
     './_base_/imagenet-r.py',
 ]
 
 test_dataloader = {{_base_.robustness_test_dataloader}}
 test_evaluator = {{_base_.robustness_test_evaluator}}
-# head fusion: 'cls' (class token), 'cls_plus_max' (+ 0.5 x max over token
-# logits, the reference OOD protocol) or 'mean_tokens'
+# head fusion: 'cls_plus_max' (class logits + 0.5 x max over the token
+# logits, the validate_ood.py protocol of the paper's IN-1K/C/A/R numbers),
+# 'cls' (class token only) or 'mean_tokens'
 model = dict(head=dict(fusion='cls_plus_max'))

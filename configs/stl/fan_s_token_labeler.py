@@ -1,6 +1,2 @@
-# STL phase 1: train the token labeler fan_small_12_p4_hybrid_token on ImageNet-1K
-# with image labels only (class term + mean-over-tokens term).
-#   tools/dist_train.sh configs/stl/fan_s_token_labeler.py 8
-# Its EMA checkpoint is the teacher of configs/stl/fan_s_student.py.
-_base_ = ['../fan/fan_small-12-p4-hybrid-token_8xb128-350e_in1k.py']
-
+# Short name of stl-labeler_fan-small-12-p4-hybrid-token_8xb128-360e_in1k.py (STL phase 1).
+_base_ = ['./stl-labeler_fan-small-12-p4-hybrid-token_8xb128-360e_in1k.py']

@@ -62,8 +62,8 @@ def _inference_model_cfg(cfg: Config) -> dict:
         if preprocessor is not None:
             preprocessor = {
                 k: v for k, v in dict(preprocessor).items()
-                if k not in ('type', 'mix', 'batch_augments', 'teacher_key',
-                             '_delete_')
+                if k not in ('type', 'mix', 'erase', 'pass_mix',
+                             'batch_augments', 'teacher_key', '_delete_')
             }
             preprocessor['type'] = 'ClsDataPreprocessor'
     if preprocessor is not None:

@@ -6,24 +6,25 @@ CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
 
 #: upstream variant name -> config file (relative to ``configs/``)
 VARIANT_CONFIGS: Dict[str, str] = {
-    'fan_tiny_12_p16_224': 'fan/fan_tiny-12-p16_8xb128-300e_in1k.py',
-    'fan_small_12_p16_224': 'fan/fan_small-12-p16_8xb128-300e_in1k.py',
-    'fan_base_18_p16_224': 'fan/fan_base-18-p16_8xb128-300e_in1k.py',
-    'fan_large_24_p16_224': 'fan/fan_large-24-p16_8xb128-300e_in1k.py',
-    'fan_tiny_8_p4_hybrid': 'fan/fan_tiny-8-p4-hybrid_8xb128-300e_in1k.py',
+    'fan_tiny_12_p16_224': 'fan/fan-tiny-12-p16_8xb128-310e_in1k.py',
+    'fan_small_12_p16_224': 'fan/fan-small-12-p16_8xb128-310e_in1k.py',
+    'fan_base_18_p16_224': 'fan/fan-base-18-p16_8xb128-310e_in1k.py',
+    'fan_large_24_p16_224': 'fan/fan-large-24-p16_8xb128-310e_in1k.py',
+    'fan_tiny_8_p4_hybrid': 'fan/fan-tiny-8-p4-hybrid_8xb128-310e_in1k.py',
     'fan_small_12_p4_hybrid':
-    'fan/fan_small-12-p4-hybrid_8xb128-300e_in1k.py',
-    'fan_base_16_p4_hybrid': 'fan/fan_base-16-p4-hybrid_8xb128-300e_in1k.py',
+    'fan/fan-small-12-p4-hybrid_8xb128-310e_in1k.py',
+    'fan_base_16_p4_hybrid': 'fan/fan-base-16-p4-hybrid_8xb128-310e_in1k.py',
     'fan_large_16_p4_hybrid':
-    'fan/fan_large-16-p4-hybrid_8xb128-300e_in1k.py',
+    'fan/fan-large-16-p4-hybrid_8xb128-310e_in1k.py',
+    # the token variants: the STL token labelers (phase 1)
     'fan_tiny_8_p4_hybrid_token':
-    'fan/fan_tiny-8-p4-hybrid-token_8xb128-350e_in1k.py',
+    'stl/stl-labeler_fan-tiny-8-p4-hybrid-token_8xb128-360e_in1k.py',
     'fan_small_12_p4_hybrid_token':
-    'fan/fan_small-12-p4-hybrid-token_8xb128-350e_in1k.py',
+    'stl/stl-labeler_fan-small-12-p4-hybrid-token_8xb128-360e_in1k.py',
     'fan_base_16_p4_hybrid_token':
-    'fan/fan_base-16-p4-hybrid-token_32xb64-350e_in1k.py',
+    'stl/stl-labeler_fan-base-16-p4-hybrid-token_32xb64-360e_in1k.py',
     'fan_large_16_p4_hybrid_token':
-    'fan/fan_large-16-p4-hybrid-token_32xb64-350e_in1k.py',
+    'stl/stl-labeler_fan-large-16-p4-hybrid-token_32xb64-360e_in1k.py',
 }
 
 

@@ -268,10 +268,28 @@ def test_with_cp_gives_the_same_gradients():
         assert torch.allclose(p1.grad, p2.grad, atol=1e-5), name
 
 
-def test_drop_path_increases_linearly():
+def _block_rates(model):
+    return [getattr(b.drop_path, 'drop_prob', 0.) for b in model.blocks]
+
+
+def test_drop_path_is_uniform_as_upstream():
+    """Upstream (NVlabs/STL models/fan.py) builds every FAN block with
+    ``drop_path=drop_path_rate``; the class-attention blocks get none."""
     model = FAN(dict(TINY_CONV, depth=5), drop_path_rate=0.4)
-    rates = [getattr(b.drop_path, 'drop_prob', 0.) for b in model.blocks]
-    assert rates == pytest.approx([0., .1, .2, .3, .4])
+    assert _block_rates(model) == pytest.approx([.4] * 5)
+    for block in model.cls_attn_blocks:
+        assert not any(m.__class__.__name__ == 'DropPath'
+                       for m in block.modules())
+    model.train()
+    model(torch.randn(2, 3, 32, 32))[0].sum().backward()
+
+
+def test_drop_path_linear_schedule_option():
+    model = FAN(dict(TINY_CONV, depth=5), drop_path_rate=0.4,
+                drop_path_schedule='linear')
+    assert _block_rates(model) == pytest.approx([0., .1, .2, .3, .4])
+    with pytest.raises(ValueError, match='drop_path_schedule'):
+        FAN(TINY_CONV, drop_path_schedule='cosine')
     model.train()
     model(torch.randn(2, 3, 32, 32))[0].sum().backward()
 

@@ -225,6 +225,19 @@ def test_token_grid_mismatch_is_an_error_at_build_time(tmp_path):
             type='stl_mm.ToyTokenBackbone', patch_size=8))
 
 
+def _capture_token_targets(model):
+    """Record the token targets the head's loss receives."""
+    captured = {}
+    head_loss = model.head.loss
+
+    def head_spy(feats, samples, token_targets=None):
+        captured['targets'] = token_targets
+        return head_loss(feats, samples, token_targets=token_targets)
+
+    object.__setattr__(model.head, 'loss', head_spy)
+    return captured
+
+
 def test_loss_uses_the_unmixed_teacher_view_and_mixes_its_labels(tmp_path):
     model, _ = _student(tmp_path, mix=dict(mixup_alpha=0., cutmix_alpha=1.),
                         token_label=dict(method='argmax', smoothing=0.1))
@@ -237,14 +250,7 @@ def test_loss_uses_the_unmixed_teacher_view_and_mixes_its_labels(tmp_path):
         return seen['logits']
 
     object.__setattr__(model.teacher, 'forward', spy)
-    captured = {}
-    head_loss = model.head.loss
-
-    def head_spy(feats, samples, token_targets=None):
-        captured['targets'] = token_targets
-        return head_loss(feats, samples, token_targets=token_targets)
-
-    object.__setattr__(model.head, 'loss', head_spy)
+    captured = _capture_token_targets(model)
     data = _data(B=4, size=64)
     teacher_raw = torch.stack([s.teacher_img for s in data['data_samples']])
     np.random.seed(1)
@@ -257,12 +263,65 @@ def test_loss_uses_the_unmixed_teacher_view_and_mixes_its_labels(tmp_path):
     torch.testing.assert_close(seen['x'], expected_view)
     labels = torch.nn.functional.one_hot(seen['logits'].argmax(-1), K) * \
         0.9 + 0.1 / K
-    index = torch.tensor([s.mix_index for s in batch['data_samples']])
-    weight = torch.stack([s.mix_token_weight for s in batch['data_samples']
-                          ]).flatten(1)[..., None]
+    # one batch-level record, nothing scattered into the data samples
+    mix = batch['mix']
+    assert mix.mode == 'cutmix' and mix.mix_token_labels
+    assert not any('mix_index' in s for s in batch['data_samples'])
+    index = mix.perm
+    assert torch.equal(index, torch.arange(3, -1, -1))  # reversed batch
+    weight = mix.token_weight(model.token_grid((64, 64))).flatten(1)[..., None]
     assert weight.shape[1] == 16
     expected = labels * (1 - weight) + labels[index] * weight
     torch.testing.assert_close(captured['targets'], expected.float())
+
+
+def test_reference_mode_leaves_token_labels_unmixed(tmp_path):
+    model, _ = _student(tmp_path, mix=dict(mixup_alpha=0., cutmix_alpha=1.,
+                                           mix_token_labels=False),
+                        token_label=dict(method='argmax', smoothing=0.))
+    captured = _capture_token_targets(model)
+    data = _data(B=4, size=64)
+    np.random.seed(1)
+    batch = model.data_preprocessor(data, training=True)
+    assert batch['mix'].mode == 'cutmix'
+    model(**batch, mode='loss')
+    labels = torch.nn.functional.one_hot(
+        model.teacher(batch['teacher_inputs']).argmax(-1), K).float()
+    torch.testing.assert_close(captured['targets'], labels)
+
+
+def test_partial_preprocessor_dict_is_refused(tmp_path):
+    """What `--cfg-options model.data_preprocessor.X=...` makes of a config
+    without a model-level preprocessor: a dict without a type."""
+    path, _ = _save_teacher(tmp_path)
+    with pytest.raises(ValueError, match='has no type.*normalisation'):
+        MODELS.build(dict(
+            type='stl_mm.STLClassifier',
+            backbone=dict(type='stl_mm.ToyTokenBackbone'), head=_head(),
+            teacher=dict(config=_labeler_cfg(), checkpoint=str(path)),
+            data_preprocessor=dict(mix=dict(mix_token_labels=False))))
+
+
+def test_teacher_checkpoint_glob_needs_exactly_one_match(tmp_path):
+    path, state = _save_teacher(tmp_path)
+    best = tmp_path / 'best_accuracy_top1_epoch_7.pth'
+    path.rename(best)
+    pattern = str(tmp_path / 'best_accuracy_top1_epoch_*.pth')
+    common = dict(type='stl_mm.STLClassifier',
+                  backbone=dict(type='stl_mm.ToyTokenBackbone'),
+                  head=_head(), data_preprocessor=_preprocessor())
+    model = MODELS.build(dict(common, teacher=dict(
+        config=_labeler_cfg(), checkpoint=pattern)))
+    for k, v in model.teacher.model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    (tmp_path / 'best_accuracy_top1_epoch_9.pth').write_bytes(
+        best.read_bytes())
+    with pytest.raises(ValueError, match='Several teacher checkpoints'):
+        MODELS.build(dict(common, teacher=dict(config=_labeler_cfg(),
+                                               checkpoint=pattern)))
+    with pytest.raises(FileNotFoundError, match='No teacher checkpoint'):
+        MODELS.build(dict(common, teacher=dict(
+            config=_labeler_cfg(), checkpoint=str(tmp_path / 'x_*.pth'))))
 
 
 def test_mixed_batch_without_teacher_view_is_refused(tmp_path):

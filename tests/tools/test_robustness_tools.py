@@ -249,7 +249,8 @@ def test_report_table_for_a_tiny_model(tmp_path, capsys):
         'test_dataloader.pin_memory=False'
     ])
     table = capsys.readouterr().out
-    expected_row = '| tiny_model | 75.00 | 100.00 | 0.00 | 100.00 | 50.00 |'
+    expected_row = ('| tiny_model | cls | 75.00 | 100.00 | 0.00 | 100.00 | '
+                    '50.00 |')
     assert expected_row in table
     assert (work / 'robustness_report.md').read_text().splitlines()[2] == \
         expected_row
@@ -267,9 +268,34 @@ def test_report_table_for_a_tiny_model(tmp_path, capsys):
     os.remove(work / 'imagenet-r.metrics.json')
     tool.main([str(config), '--collect', '--work-dir', str(work),
                '--name', 'm'])
-    assert '| m | 75.00 | 100.00 | 0.00 | 100.00 | — |' in \
+    assert '| m | cls | 75.00 | 100.00 | 0.00 | 100.00 | — |' in \
         capsys.readouterr().out
     text, _, partial = tool.build_table('m', {
         'imagenet-c': {'imagenet-c/acc_partial': 50.0,
                        'imagenet-c/mCE_partial': 60.0}})
-    assert partial and '| m | — | 50.00* | 60.00* | — | — |' in text
+    assert partial and '| m | — | — | 50.00* | 60.00* | — | — |' in text
+
+
+def test_report_uses_the_published_fusion_for_token_models(tmp_path):
+    """validate_ood.py: cls + 0.5 * max over tokens on every set; other
+    fusions stay selectable; plain classifiers are left alone."""
+    tool = _load_tool('robustness_report')
+    token = osp.join(REPO, 'configs/stl/fan_t_token_labeler.py')
+    for set_name in tool.SETS:
+        cfg = tool.compose_config(token, set_name, str(tmp_path),
+                                  str(tmp_path / 'w'))
+        assert cfg.model.head.fusion == 'cls_plus_max', set_name
+        assert tool.head_fusion(cfg) == 'cls_plus_max'
+    cfg = tool.compose_config(token, 'imagenet-1k', str(tmp_path),
+                              str(tmp_path / 'w'),
+                              {'model.head.fusion': 'cls'})
+    assert tool.head_fusion(cfg) == 'cls'
+    plain = osp.join(REPO, 'configs/fan/fan-tiny-8-p4-hybrid_8xb128-310e_'
+                     'in1k.py')
+    cfg = tool.compose_config(plain, 'imagenet-a', str(tmp_path),
+                              str(tmp_path / 'w'))
+    assert 'fusion' not in cfg.model.head and tool.head_fusion(cfg) == 'cls'
+    text, record, _ = tool.build_table('m', {
+        'imagenet-1k': {'accuracy/top1': 80.0, 'fusion': 'cls_plus_max'}})
+    assert '| m | cls_plus_max | 80.00 |' in text
+    assert record['Fusion'] == 'cls_plus_max'

@@ -3,12 +3,7 @@
 dataset_type = 'CustomDataset'
 data_root = 'data/demo/cls'
 num_classes = 4
-data_preprocessor = dict(
-    num_classes=num_classes,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
+# (the data preprocessor is part of each model config)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

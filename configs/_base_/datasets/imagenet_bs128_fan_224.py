@@ -1,30 +1,20 @@
-# ImageNet-1K, 224x224, the augmentation of the FAN/STL recipes:
-# RandAugment rand-m9-mstd0.5-inc1, random erasing 0.3 (per-pixel random
-# fill), mixup 0.8 / cutmix 1.0,
-# label smoothing 0.1 (in the head); eval: bicubic resize to 224 (crop_pct 1.0).
+# ImageNet-1K, 224x224, the training augmentation of the FAN/STL recipes:
+# random-resized crop with bilinear or bicubic interpolation per image
+# (--train-interpolation random), flip 0.5, RandAugment rand-m9-mstd0.5-inc1.
+# Mixup/CutMix and random erasing (--reprob 0.3 --remode pixel) run after
+# it, in the model's data preprocessor (configs/_base_/models/fan.py), in
+# that order, as timm's prefetcher does. Label smoothing 0.1 is in the head.
+# Eval: bicubic resize of the short side to 224, centre crop (crop_pct 1.0).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
-data_preprocessor = dict(
-    num_classes=1000,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-    batch_augments=dict(augments=[
-        dict(type='Mixup', alpha=0.8),
-        dict(type='CutMix', alpha=1.0),
-    ]),
-)
-
-bgr_mean = data_preprocessor['mean'][::-1]
-bgr_std = data_preprocessor['std'][::-1]
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='RandomResizedCrop',
+        type='stl_mm.RandomResizedCropAndInterpolation',
         scale=224,
         backend='pillow',
-        interpolation='bicubic'),
+        interpolation='random'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
         type='RandAugment',
@@ -33,16 +23,8 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.3,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std),
+        # fill of the geometric ops: the ImageNet mean (BGR), as timm
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
     dict(type='PackInputs'),
 ]
 

@@ -5,6 +5,8 @@ _base_ = ['./fan_demo_student.py']
 model = dict(
     _delete_=True,
     type='ImageClassifier',
+    # the student's preprocessor (same Mixup/CutMix); no teacher view
+    data_preprocessor={{_base_.model.data_preprocessor}},
     backbone=dict(
         type='stl_mm.FAN',
         arch={{_base_.fan_demo_arch}},
@@ -17,8 +19,7 @@ model = dict(
                   mode='original')),
 )
 
-# same views (crop + flip) and the same Mixup/CutMix (the student's data
-# preprocessor) as the student; there is no teacher view
+# same views (crop + flip) as the student; there is no teacher view
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.6, 1.0),

@@ -8,6 +8,22 @@ _base_ = [
 
 model = dict(
     type='stl_mm.STLClassifier',
+    # mixing is off in the demo (prob 0.); mix_token_labels=True mixes the
+    # token labels alike when it is switched on (prob 0.5, as ImageNet)
+    data_preprocessor=dict(
+        _delete_=True,
+        type='stl_mm.STLDataPreprocessor',
+        num_classes={{_base_.num_classes}},
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True,
+        mix=dict(
+            type='stl_mm.TokenMix',
+            mixup_alpha=0.8,
+            cutmix_alpha=1.0,
+            switch_prob=0.5,
+            prob=0.,
+            mix_token_labels=True)),
     # the labeler's weights (1, 3): the token labels are the fast signal in
     # this short run (the reference uses 1, 1 on ImageNet)
     head=dict(mode='student', cls_weight=1.0, dense_weight=3.0),
@@ -18,5 +34,4 @@ model = dict(
     token_label=dict(method='gumbel', tau=1.0, hard=True, smoothing=0.1),
 )
 
-data_preprocessor = {{_base_.stl_data_preprocessor}}
 train_dataloader = dict(dataset=dict(pipeline={{_base_.stl_train_pipeline}}))

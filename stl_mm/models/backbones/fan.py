@@ -98,9 +98,13 @@ class FAN(BaseModule):
             ``(cls,)`` with ``cls`` ``(B, C)``; ``'cls_and_patch'`` returns
             ``((cls, patch),)`` with ``patch`` ``(B, N, C)`` in row-major
             token order. Both are taken after the final LayerNorm.
-        drop_path_rate (float): stochastic depth; increases linearly from 0
-            over the FAN blocks to this value (the class-attention blocks and
-            the ConvNeXt stem have none).
+        drop_path_rate (float): stochastic depth rate of the FAN blocks (the
+            class-attention blocks and the ConvNeXt stem have none).
+        drop_path_schedule (str): ``'uniform'`` (default, upstream FAN/STL):
+            every FAN block drops with ``drop_path_rate``; ``'linear'``: the
+            rate increases linearly from 0 (first block) to
+            ``drop_path_rate`` (last block), the DeiT/mmpretrain habit, which
+            halves the average rate.
         with_cp (bool): activation checkpointing of every FAN block while
             gradients are needed.
         frozen_stages (int): -1 freezes nothing; 0 freezes the stem and the
@@ -146,6 +150,7 @@ class FAN(BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  out_type: str = 'cls_token',
                  drop_path_rate: float = 0.,
+                 drop_path_schedule: str = 'uniform',
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
@@ -185,7 +190,10 @@ class FAN(BaseModule):
         if pos_freqs is None:
             pos_freqs = 'paired' if self.out_indices is None else 'linear'
         self.pos_embed = FourierPositionalEncoding(D, freqs=pos_freqs)
-        if depth > 1:
+        if drop_path_schedule not in ('uniform', 'linear'):
+            raise ValueError("drop_path_schedule must be 'uniform' or "
+                             f"'linear', got {drop_path_schedule!r}")
+        if drop_path_schedule == 'linear' and depth > 1:
             dpr = [drop_path_rate * i / (depth - 1) for i in range(depth)]
         else:
             dpr = [drop_path_rate] * depth

@@ -21,6 +21,7 @@ How the teacher is kept out of training machinery:
 """
 import copy
 import functools
+import glob
 import inspect
 import warnings
 from contextlib import nullcontext
@@ -35,8 +36,10 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.structures import DataSample
 
 from stl_mm.registry import MODELS
+from ..utils.data_preprocessor import STLDataPreprocessor
 from ..utils.token_labels import (TOKEN_LABEL_METHODS, generate_token_labels,
                                   mix_token_labels)
+from ..utils.token_mix import MixParams
 
 __all__ = ['STLClassifier', 'FrozenTeacher', 'teacher_autocast_dtype',
            'cpu_has_native_bf16']
@@ -164,6 +167,50 @@ def _resolve_model_cfg(config) -> dict:
     return config
 
 
+def resolve_checkpoint_pattern(path: str) -> str:
+    """``path`` itself, or the one file a glob pattern matches.
+
+    The phase-1 configs keep the best EMA checkpoint as
+    ``best_accuracy_top1_epoch_<N>.pth`` (mmengine's ``save_best`` name,
+    which carries the epoch), so the student configs name their teacher
+    ``.../best_accuracy_top1_epoch_*.pth``; mmengine deletes the previous
+    best file, so exactly one matches.
+    """
+    if not glob.has_magic(str(path)):
+        return path
+    matches = sorted(glob.glob(str(path)))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise FileNotFoundError(
+            f'No teacher checkpoint matches "{path}": train the phase-1 '
+            'token labeler first (its best EMA checkpoint lands there), or '
+            'set --cfg-options model.teacher.checkpoint=<phase-1 file>.')
+    raise ValueError(
+        f'Several teacher checkpoints match "{path}": {matches}. Name one '
+        'with --cfg-options model.teacher.checkpoint=<file>.')
+
+
+def _checked_preprocessor_cfg(cfg):
+    """``STLDataPreprocessor`` by default; refuse a partial dict.
+
+    A dict without ``type`` is what ``--cfg-options
+    model.data_preprocessor.X=...`` makes when the config keeps its
+    preprocessor elsewhere: built as is, it would train on raw pixels (no
+    mean/std, no BGR->RGB) without any error.
+    """
+    if cfg is None:
+        return dict(type='stl_mm.STLDataPreprocessor')
+    if isinstance(cfg, dict) and 'type' not in cfg:
+        raise ValueError(
+            f'model.data_preprocessor {dict(cfg)} has no type: a partial '
+            'preprocessor would train without normalisation. Give the full '
+            "preprocessor under model.data_preprocessor (type='stl_mm."
+            "STLDataPreprocessor', mean, std, to_rgb, mix ...), as the "
+            'configs in configs/stl do.')
+    return cfg
+
+
 def _token_count(backbone: nn.Module, size: Tuple[int, int]) -> int:
     """Number of patch tokens ``backbone`` makes of a ``size`` image.
 
@@ -242,11 +289,7 @@ class STLClassifier(ImageClassifier):
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        if data_preprocessor is None:
-            data_preprocessor = dict()
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = dict(data_preprocessor)
-            data_preprocessor.setdefault('type', 'stl_mm.STLDataPreprocessor')
+        data_preprocessor = _checked_preprocessor_cfg(data_preprocessor)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -255,6 +298,7 @@ class STLClassifier(ImageClassifier):
             train_cfg=train_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
+        self._connect_preprocessor()
         self.token_label_cfg = dict(method='gumbel', tau=1., hard=True,
                                     smoothing=0.1)
         self.token_label_cfg.update(token_label or {})
@@ -263,6 +307,48 @@ class STLClassifier(ImageClassifier):
         object.__setattr__(self, '_teacher', self._build_teacher(teacher))
         if grid_check_size is not None:
             self.check_token_grids(tuple(grid_check_size))
+
+    def _connect_preprocessor(self) -> None:
+        """Build-time wiring of the batch-level mix record: the
+        preprocessor hands it to :meth:`loss` (``pass_mix``), and a
+        token-grid CutMix takes its stride from the backbone (the one
+        definition of the FAN stride)."""
+        pre = self.data_preprocessor
+        if not isinstance(pre, STLDataPreprocessor):
+            return
+        pre.pass_mix = True
+        mix = pre.mix
+        strides = getattr(self.backbone, 'out_strides', None)
+        stride = int(strides[-1]) if strides else None
+        if mix is None or stride is None:
+            return
+        if mix.patch_size is None:
+            mix.patch_size = stride
+        elif mix.mix_token_labels and mix.patch_size != stride:
+            raise ValueError(
+                f'model.data_preprocessor.mix.patch_size={mix.patch_size} '
+                f'but the backbone stride is {stride}: the CutMix boxes '
+                'would not follow the token grid. Drop patch_size (it is '
+                'taken from the backbone).')
+
+    @property
+    def token_stride(self) -> Optional[int]:
+        """The patch-token stride: the backbone's ``out_strides`` (FAN), else
+        the ``patch_size`` given to the preprocessor's mix, else None."""
+        strides = getattr(self.backbone, 'out_strides', None)
+        if strides:
+            return int(strides[-1])
+        mix = getattr(self.data_preprocessor, 'mix', None)
+        return getattr(mix, 'patch_size', None)
+
+    def token_grid(self, img_hw: Tuple[int, int]) -> Tuple[int, int]:
+        """The ``(h, w)`` token grid of an ``img_hw`` image."""
+        stride = self.token_stride
+        if stride is None:
+            raise ValueError(
+                'The token stride is unknown: the backbone has no '
+                'out_strides; set model.data_preprocessor.mix.patch_size.')
+        return int(img_hw[0]) // stride, int(img_hw[1]) // stride
 
     @staticmethod
     def _check_token_label_cfg(cfg: dict) -> None:
@@ -305,6 +391,7 @@ class STLClassifier(ImageClassifier):
                           'token labeler has RANDOM weights (only useful '
                           'for smoke tests).')
         else:
+            checkpoint = resolve_checkpoint_pattern(checkpoint)
             from ..utils.fan_checkpoint import load_fan_checkpoint
             state = load_fan_checkpoint(
                 checkpoint, prefer_ema=teacher.get('prefer_ema', True),
@@ -371,31 +458,25 @@ class STLClassifier(ImageClassifier):
                 inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None,
                 mode: str = 'tensor',
-                teacher_inputs: Optional[torch.Tensor] = None):
+                teacher_inputs: Optional[torch.Tensor] = None,
+                mix: Optional[MixParams] = None):
         """As ``ImageClassifier.forward``; ``teacher_inputs`` (the unmixed
-        teacher view from ``STLDataPreprocessor``) is used in ``'loss'``
-        mode only."""
+        teacher view) and ``mix`` (the batch's mix record), both from
+        ``STLDataPreprocessor``, are used in ``'loss'`` mode only."""
         if mode == 'loss':
-            return self.loss(inputs, data_samples, teacher_inputs)
+            return self.loss(inputs, data_samples, teacher_inputs, mix)
         return super().forward(inputs, data_samples, mode)
-
-    @staticmethod
-    def _mix_record(data_samples: List[DataSample]):
-        if not data_samples or 'mix_index' not in data_samples[0]:
-            return None
-        index = torch.tensor([s.mix_index for s in data_samples])
-        weight = torch.stack([s.mix_token_weight for s in data_samples])
-        return index, weight
 
     def loss(self,
              inputs: torch.Tensor,
              data_samples: List[DataSample],
-             teacher_inputs: Optional[torch.Tensor] = None) -> dict:
-        record = self._mix_record(data_samples)
+             teacher_inputs: Optional[torch.Tensor] = None,
+             mix: Optional[MixParams] = None) -> dict:
+        """Head losses of a (mixed) student batch ``(B, 3, H, W)``; the
+        token targets ``(B, N, K)`` come from the teacher on
+        ``teacher_inputs`` and are mixed by ``mix``."""
+        mixed = mix is not None and mix.mixed
         if teacher_inputs is None:
-            mixed = record is not None and (
-                bool(record[1].any()) or
-                not torch.equal(record[0], torch.arange(len(record[0]))))
             if mixed:
                 raise ValueError(
                     'The batch was mixed but no teacher view was given: the '
@@ -404,10 +485,10 @@ class STLClassifier(ImageClassifier):
                     "PackInputs(algorithm_keys=['teacher_img'])).")
             teacher_inputs = inputs
         token_targets = self.token_labels(teacher_inputs)
-        if record is not None:
-            # zero weights (unmixed samples, or mix_token_labels=False) keep
-            # the labels; mixing always avoids a host-device sync per step
-            token_targets = mix_token_labels(token_targets, *record)
+        if mixed and mix.mix_token_labels:
+            weight = mix.token_weight(self.token_grid(inputs.shape[-2:]),
+                                      device=token_targets.device)
+            token_targets = mix_token_labels(token_targets, mix.perm, weight)
         feats = self.extract_feat(inputs)
         return self.head.loss(feats, data_samples,
                               token_targets=token_targets)

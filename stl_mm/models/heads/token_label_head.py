@@ -11,6 +11,7 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.structures import DataSample
 
 from stl_mm.registry import MODELS
+from ..utils.token_labels import smooth_labels
 
 __all__ = ['TokenLabelHead']
 
@@ -169,9 +170,7 @@ class TokenLabelHead(ClsHead):
         if target.shape[-1] != self.num_classes:
             raise ValueError(f'Targets have {target.shape[-1]} classes, the '
                              f'head {self.num_classes}.')
-        if self.label_smooth > 0:
-            target = target * (1. - self.label_smooth) + \
-                self.label_smooth / self.num_classes
+        target = smooth_labels(target, self.label_smooth)
         return target.to(device) if device is not None else target
 
     def _soft_ce(self, logits: torch.Tensor,

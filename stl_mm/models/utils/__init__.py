@@ -8,6 +8,7 @@ __all__ = [
     'find_matching_arch', 'check_state_matches', 'extract_state_dict',
     'to_classifier_format', 'nearest_arch'
 ]
+from .batch_erasing import BatchRandomErasing  # noqa: E402
 from .data_preprocessor import STLDataPreprocessor  # noqa: E402
 from .token_labels import (generate_token_labels,  # noqa: E402
                            mix_token_labels)
@@ -15,5 +16,5 @@ from .token_mix import MixParams, TokenMix  # noqa: E402
 
 __all__ += [
     'STLDataPreprocessor', 'generate_token_labels', 'mix_token_labels',
-    'MixParams', 'TokenMix'
+    'MixParams', 'TokenMix', 'BatchRandomErasing'
 ]

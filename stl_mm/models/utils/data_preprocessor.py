@@ -7,18 +7,20 @@ mmpretrain does for its batch augments, and identically for phase 1 (plain
 1. the student view is normalised (the parent ``ClsDataPreprocessor``);
 2. during training it is mixed by :class:`~stl_mm.models.utils.TokenMix`
    together with the image targets (``gt_score``);
-3. how it was mixed is written into every data sample: ``mix_index`` (the
-   partner's batch index, metainfo) and ``mix_token_weight`` (``(h, w)``
-   share of the partner in every token; zero when token-label mixing is
-   switched off);
+3. then random erasing (``erase``, :class:`BatchRandomErasing`) runs on the
+   mixed, normalised student batch, as in the official recipes (timm's
+   prefetcher erases after mixing);
 4. the teacher view (if the pipeline packed one, by default in the data
    sample field ``teacher_img``) is normalised the same way but never
-   mixed, and handed to the model as the extra ``teacher_inputs`` argument
-   of ``forward``.
+   mixed nor erased, and handed to the model as the extra ``teacher_inputs``
+   argument of ``forward``;
+5. with ``pass_mix=True`` (set by ``STLClassifier``, whose ``forward`` takes
+   it) the batch's :class:`~stl_mm.models.utils.MixParams` record is handed
+   on as the extra ``mix`` argument.
 
 The STL classifier runs the teacher on the unmixed teacher view and mixes
-the resulting token labels with the recorded parameters, so student images,
-image targets and token labels all follow one permutation/lambda/box.
+the resulting token labels with the record, so student images, image
+targets and token labels all follow one partner/lambda/box.
 """
 from typing import List, Optional, Sequence, Union
 
@@ -26,6 +28,7 @@ import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
 
 from stl_mm.registry import MODELS
+from .batch_erasing import BatchRandomErasing
 from .token_mix import TokenMix
 
 __all__ = ['STLDataPreprocessor']
@@ -33,12 +36,19 @@ __all__ = ['STLDataPreprocessor']
 
 @MODELS.register_module()
 class STLDataPreprocessor(ClsDataPreprocessor):
-    """``ClsDataPreprocessor`` + token-aware mixing + a teacher view.
+    """``ClsDataPreprocessor`` + token-aware mixing + batch erasing + a
+    teacher view.
 
     Args:
         mix (dict | TokenMix, optional): the batch augment (type defaults
             to ``'stl_mm.TokenMix'``). Replaces ``batch_augments``; giving
             both is an error. Enables ``to_onehot``.
+        erase (dict | BatchRandomErasing, optional): random erasing of the
+            mixed student batch (type defaults to
+            ``'stl_mm.BatchRandomErasing'``); training only.
+        pass_mix (bool): return the mix record as ``data['mix']`` (only for
+            models whose ``forward`` takes ``mix``: ``STLClassifier`` sets
+            it).
         teacher_key (str): data-sample field holding the teacher view
             (``(C, H, W)`` tensor or ``(H, W, C)`` array, e.g. packed by
             ``PackInputs(algorithm_keys=['teacher_img'])``).
@@ -55,7 +65,9 @@ class STLDataPreprocessor(ClsDataPreprocessor):
                  num_classes: Optional[int] = None,
                  batch_augments: Optional[dict] = None,
                  mix: Optional[Union[dict, TokenMix]] = None,
-                 teacher_key: str = 'teacher_img'):
+                 erase: Optional[Union[dict, BatchRandomErasing]] = None,
+                 teacher_key: str = 'teacher_img',
+                 pass_mix: bool = False):
         if mix is not None and batch_augments is not None:
             raise ValueError(
                 'STLDataPreprocessor got both `mix` and `batch_augments`: '
@@ -76,7 +88,13 @@ class STLDataPreprocessor(ClsDataPreprocessor):
         self.mix = mix
         if mix is not None:
             self.to_onehot = True
+        if isinstance(erase, dict):
+            erase = dict(erase)
+            erase.setdefault('type', 'stl_mm.BatchRandomErasing')
+            erase = MODELS.build(erase)
+        self.erase = erase
         self.teacher_key = teacher_key
+        self.pass_mix = pass_mix
 
     def _pop_teacher_views(self, data_samples) -> Optional[List]:
         if not data_samples or self.teacher_key not in data_samples[0]:
@@ -89,8 +107,9 @@ class STLDataPreprocessor(ClsDataPreprocessor):
         return views
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        """Normalise (and in training mix) the student view; normalise the
-        teacher view into ``teacher_inputs`` (training only)."""
+        """Normalise (and in training mix and erase) the student view;
+        normalise the teacher view into ``teacher_inputs`` and hand on the
+        mix record as ``mix`` (training only)."""
         data_samples = data.get('data_samples', None)
         teacher_views = (self._pop_teacher_views(data_samples)
                          if training else None)
@@ -102,13 +121,13 @@ class STLDataPreprocessor(ClsDataPreprocessor):
                 raise ValueError('Mixing needs labelled data samples.')
             scores = torch.stack([s.gt_score for s in samples])
             inputs, scores, params = self.mix.mix(data['inputs'], scores)
-            token_weight = params.token_weight(inputs.device)
-            for i, (sample, partner) in enumerate(
-                    zip(samples, params.perm.tolist())):
-                sample.set_gt_score(scores[i])
-                sample.set_field(partner, 'mix_index', field_type='metainfo')
-                sample.set_field(token_weight[i], 'mix_token_weight')
+            for sample, score in zip(samples, scores):
+                sample.set_gt_score(score)
             data['inputs'] = inputs
+            if self.pass_mix:
+                data['mix'] = params
+        if training and self.erase is not None:
+            data['inputs'] = self.erase(data['inputs'])
 
         if teacher_views is not None:
             # The same cast / colour order / normalisation / padding as the

@@ -1,0 +1,12 @@
+# fan_large_24_p16_224: FAN classifier on ImageNet-1K, the FAN recipe (300 epochs +
+# 10 cooldown epochs, EMA; configs/_base_/schedules/imagenet_adamw_310e.py).
+_base_ = [
+    '../_base_/models/fan.py',
+    '../_base_/datasets/imagenet_bs128_fan_224.py',
+    '../_base_/schedules/imagenet_adamw_310e.py',
+    '../_base_/imagenet_ema_runtime.py',
+]
+
+model = dict(
+    backbone=dict(arch='fan_large_24_p16_224', drop_path_rate=0.45),
+    head=dict(in_channels=480))

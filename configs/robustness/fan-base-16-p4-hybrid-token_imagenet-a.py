@@ -1,0 +1,18 @@
+# Evaluate a FAN-B-Hybrid token model (an STL student or token labeler,
+# ours or an upstream .pth.tar) on imagenet-a, with the protocol of the
+# published numbers (NVlabs/STL validate_ood.py):
+#   tools/test.py configs/robustness/fan-base-16-p4-hybrid-token_imagenet-a.py CKPT \
+#       --cfg-options test_dataloader.dataset.data_root=/path/to/imagenet-a
+# Any other classification config works the same way: take it and
+# ./_base_/imagenet-a.py as bases and copy the three assignments below.
+_base_ = [
+    '../stl/stl-labeler_fan-base-16-p4-hybrid-token_32xb64-360e_in1k.py',
+    './_base_/imagenet-a.py',
+]
+
+test_dataloader = {{_base_.robustness_test_dataloader}}
+test_evaluator = {{_base_.robustness_test_evaluator}}
+# head fusion: 'cls_plus_max' (class logits + 0.5 x max over the token
+# logits, the validate_ood.py protocol of the paper's IN-1K/C/A/R numbers),
+# 'cls' (class token only) or 'mean_tokens'
+model = dict(head=dict(fusion='cls_plus_max'))
