@@ -506,3 +506,26 @@ def test_phase_one_preprocessor_option_keeps_normalisation():
     pre = model.data_preprocessor
     assert pre.pad_size_divisor == 16 and pre._enable_normalize
     assert pre.mix.mix_token_labels is False and pre.erase.prob == 0.3
+
+
+def test_top_level_preprocessor_option_is_refused_by_the_tools():
+    """`--cfg-options data_preprocessor.X=...` (the old layout's key) would
+    now be ignored by mmengine: tools/train.py refuses it in one line."""
+    import subprocess
+    import sys
+
+    from stl_mm.engine import check_preprocessor_layout
+    cfg = Config.fromfile(str(STL / 'demo' / 'fan_demo_student.py'))
+    check_preprocessor_layout(cfg)  # the config itself is fine
+    cfg.merge_from_dict({'data_preprocessor.mix.prob': 0.5})
+    with pytest.raises(ValueError, match=r'model\.data_preprocessor\.mix'):
+        check_preprocessor_layout(cfg)
+    out = subprocess.run(
+        [sys.executable, 'tools/train.py',
+         'configs/stl/demo/fan_demo_student.py', '--cfg-options',
+         'data_preprocessor.mix.prob=0.5'],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith('error')]
+    assert len(errors) == 1 and 'model.data_preprocessor.mix' in errors[0]
+    assert 'Traceback' not in out.stderr

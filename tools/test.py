@@ -11,7 +11,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import stl_mm  # noqa: F401 (safe checkpoint loading, registry)
-from stl_mm.engine import enable_amp, init_cpu_distributed
+from stl_mm.engine import (check_preprocessor_layout, enable_amp,
+                           init_cpu_distributed)
 from stl_mm.engine.checkpoint_check import prepare_checkpoint
 from stl_mm.utils.cli import friendly_errors
 
@@ -53,6 +54,7 @@ def parse_args():
 def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_preprocessor_layout(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

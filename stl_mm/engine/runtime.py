@@ -82,3 +82,26 @@ def enable_amp(cfg: Config) -> None:
     else:
         optim_wrapper.type = 'AmpOptimWrapper'
         optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def check_preprocessor_layout(cfg: Config) -> None:
+    """Refuse a top-level ``data_preprocessor`` next to the model's own.
+
+    mmengine's Runner uses the top-level entry only when the model has no
+    ``data_preprocessor``; the stl_mm configs keep theirs inside ``model``,
+    so a top-level one (e.g. from ``--cfg-options data_preprocessor.X=...``)
+    would be ignored without a word.
+    """
+    top = cfg.get('data_preprocessor')
+    model = cfg.get('model')
+    if top is None or not isinstance(model, dict) or \
+            model.get('data_preprocessor') is None:
+        return
+    keys = ', '.join(f'model.data_preprocessor.{k}'
+                     for k in dict(top)) or 'model.data_preprocessor.<key>'
+    error = ValueError(
+        'This config keeps its data preprocessor in model.data_preprocessor; '
+        f'the top-level data_preprocessor would be ignored. Use {keys} '
+        'instead.')
+    error.user_facing = True  # one line from the tools (stl_mm.utils.cli)
+    raise error
