@@ -9,16 +9,47 @@ LABELER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'
 STUDENT = REPO / 'configs/stl/demo/fan_demo_student.py'
 ONE_EPOCH = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
              'default_hooks.checkpoint.interval=1']
+# as the ImageNet phase-1 recipes (configs/_base_/imagenet_ema_runtime.py)
+SAVE_BEST = ['default_hooks.checkpoint.save_best=accuracy/top1',
+             'default_hooks.checkpoint.rule=greater']
 
 
 @pytest.fixture(scope='module')
 def teacher_checkpoint(demo_root, tmp_path_factory):
     work = tmp_path_factory.mktemp('phase1')
     run_tool(['tools/train.py', str(LABELER), '--work-dir', str(work),
-              '--cfg-options', *demo_data_opts(demo_root), *ONE_EPOCH])
+              '--cfg-options', *demo_data_opts(demo_root), *ONE_EPOCH,
+              *SAVE_BEST])
     checkpoint = work / 'epoch_1.pth'
     assert 'ema_state_dict' in torch.load(checkpoint, weights_only=False)
     return checkpoint
+
+
+def test_phase1_best_ema_checkpoint_is_the_default_kind_of_teacher(
+        teacher_checkpoint):
+    """save_best keeps best_accuracy_top1_epoch_<N>.pth (validated on the
+    EMA weights, which it holds); a student naming it by the glob of the
+    ImageNet configs loads its EMA weights."""
+    from mmengine.config import Config
+
+    from stl_mm.registry import MODELS
+    from stl_mm.utils import register_all_modules
+    work = teacher_checkpoint.parent
+    best = sorted(work.glob('best_accuracy_top1_epoch_*.pth'))
+    assert [p.name for p in best] == ['best_accuracy_top1_epoch_1.pth']
+    saved = torch.load(best[0], weights_only=False)
+    assert 'ema_state_dict' in saved
+    assert 'best_score' in saved['message_hub']['runtime_info']
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(str(STUDENT))
+    cfg.model.teacher.checkpoint = str(work / 'best_accuracy_top1_epoch_*.pth')
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        student = MODELS.build(cfg.model)
+    # EMAHook layout: state_dict holds the EMA weights
+    ema = saved['state_dict']
+    for k, v in student.teacher.model.state_dict().items():
+        assert torch.equal(v, ema[k]), k
 
 
 def _student_opts(demo_root, teacher_checkpoint):
