@@ -16,7 +16,8 @@ model = dict(
     backbone=dict(arch='fan_base_16_p4_hybrid_token', drop_path_rate=0.35),
     head=dict(in_channels=448),
     teacher=dict(
-        config='{{ fileDirname }}/stl-labeler_fan-base-16-p4-hybrid-token_32xb64-360e_in1k.py',
+        config='{{ fileDirname }}/'
+        'stl-labeler_fan-base-16-p4-hybrid-token_32xb64-360e_in1k.py',
         checkpoint='work_dirs/fan_b_token_labeler/'
         'best_accuracy_top1_epoch_*.pth'),
 )

@@ -16,7 +16,8 @@ model = dict(
     backbone=dict(arch='fan_large_16_p4_hybrid_token', drop_path_rate=0.45),
     head=dict(in_channels=480),
     teacher=dict(
-        config='{{ fileDirname }}/stl-labeler_fan-large-16-p4-hybrid-token_32xb64-360e_in1k.py',
+        config='{{ fileDirname }}/'
+        'stl-labeler_fan-large-16-p4-hybrid-token_32xb64-360e_in1k.py',
         checkpoint='work_dirs/fan_l_token_labeler/'
         'best_accuracy_top1_epoch_*.pth'),
 )

@@ -16,7 +16,8 @@ model = dict(
     backbone=dict(arch='fan_small_12_p4_hybrid_token', drop_path_rate=0.25),
     head=dict(in_channels=384),
     teacher=dict(
-        config='{{ fileDirname }}/stl-labeler_fan-small-12-p4-hybrid-token_8xb128-360e_in1k.py',
+        config='{{ fileDirname }}/'
+        'stl-labeler_fan-small-12-p4-hybrid-token_8xb128-360e_in1k.py',
         checkpoint='work_dirs/fan_s_token_labeler/'
         'best_accuracy_top1_epoch_*.pth'),
 )

@@ -16,7 +16,8 @@ model = dict(
     backbone=dict(arch='fan_tiny_8_p4_hybrid_token', drop_path_rate=0.05),
     head=dict(in_channels=192),
     teacher=dict(
-        config='{{ fileDirname }}/stl-labeler_fan-tiny-8-p4-hybrid-token_8xb128-360e_in1k.py',
+        config='{{ fileDirname }}/'
+        'stl-labeler_fan-tiny-8-p4-hybrid-token_8xb128-360e_in1k.py',
         checkpoint='work_dirs/fan_t_token_labeler/'
         'best_accuracy_top1_epoch_*.pth'),
 )

@@ -76,4 +76,5 @@ def test_fixed_interpolation_and_bad_names():
                                                                'cubic'])
     # the parent class keeps its own list of random methods
     from mmpretrain.datasets.transforms import RandomResizedCrop
-    assert 'rand_interpolation' not in RandomResizedCrop._methods_with_randomness
+    assert 'rand_interpolation' not in \
+        RandomResizedCrop._methods_with_randomness
