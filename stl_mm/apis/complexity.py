@@ -16,9 +16,16 @@ from typing import Any, List, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
-__all__ = ['sdpa_flop_jit', 'model_complexity', 'format_complexity']
+__all__ = ['sdpa_flop_jit', 'model_complexity', 'format_complexity',
+           'print_complexity', 'ComplexityInputError']
 
 SDPA_OP = 'aten::scaled_dot_product_attention'
+
+
+class ComplexityInputError(ValueError):
+    """A model name or input size the counter cannot use."""
+
+    user_facing = True  # tools print the message alone (stl_mm.utils.cli)
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
@@ -55,7 +62,8 @@ def _build(model: Union[str, Config]) -> torch.nn.Module:
 
 
 def model_complexity(model: Union[str, Config, torch.nn.Module],
-                     shape: Sequence[int] = (224, 224)) -> dict:
+                     shape: Sequence[int] = (224, 224),
+                     count_fused_attention: bool = True) -> dict:
     """Count parameters and MACs of one ``1 x 3 x H x W`` forward pass.
 
     Args:
@@ -64,6 +72,8 @@ def model_complexity(model: Union[str, Config, torch.nn.Module],
             classifier, segmentation/detection configs their backbone) or a
             module whose ``forward`` takes the image batch.
         shape: ``(H, W)`` of the input.
+        count_fused_attention: register :func:`sdpa_flop_jit`; ``False``
+            gives mmengine's default, which counts fused attention as free.
 
     Returns:
         dict with ``params`` (int), ``macs`` (int), ``shape`` and
@@ -78,7 +88,8 @@ def model_complexity(model: Union[str, Config, torch.nn.Module],
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # tracer warnings
         analyzer = FlopAnalyzer(model, (x, ))
-        analyzer.set_op_handle(SDPA_OP, sdpa_flop_jit)
+        if count_fused_attention:
+            analyzer.set_op_handle(SDPA_OP, sdpa_flop_jit)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         macs = analyzer.total()
@@ -109,12 +120,12 @@ def print_complexity(models: Sequence[str],
     for name in models:
         names += sorted(VARIANT_CONFIGS) if name == 'all' else [name]
     if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f'--shape takes two positive sides H W, got '
-                         f'{list(shape)}')
+        raise ComplexityInputError(
+            f'--shape takes two positive sides H W, got {list(shape)}')
     results = []
     for name in names:
         if name not in VARIANT_CONFIGS and not osp.isfile(name):
-            raise ValueError(
+            raise ComplexityInputError(
                 f'"{name}" is neither an upstream FAN variant name '
                 f'({", ".join(sorted(VARIANT_CONFIGS))}) nor a config file.')
         result = model_complexity(name, shape)
