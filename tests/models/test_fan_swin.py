@@ -312,3 +312,26 @@ def test_stored_masks_are_used_at_the_nominal_size_only():
         other = model(torch.randn(1, 3, 96, 64))[0]
     assert not torch.allclose(ref, changed)
     assert other.shape == (1, 128, 3, 2)
+
+
+def test_checkpoint_of_another_input_size_brings_its_masks():
+    """Upstream builds its masks for ``img_size``: a file of a 512 model
+    (other mask shapes, a mask in the last stage too) loads strictly into
+    a model built for 112 (whose last stage fits in one window, no mask),
+    whose blocks then use those masks at 512 and compute the masks of other
+    sizes as before."""
+    torch.manual_seed(0)
+    big = FANSwin(TINY, img_size=512).eval()  # maps 128, 64, 32, 16
+    state = {k: (torch.randn_like(v) if k.endswith('attn_mask') else v)
+             for k, v in big.state_dict().items()}
+    big.load_state_dict(state)
+    model = FANSwin(TINY, img_size=112).eval()
+    assert 'layers.3.blocks.1.attn_mask' not in model.state_dict()
+    model.load_state_dict(state, strict=True)
+    assert model.layers[3].blocks[1].input_resolution == (16, 16)
+    assert model.layers[0].blocks[1].input_resolution == (128, 128)
+    x = torch.randn(1, 3, 512, 512)
+    y = torch.randn(1, 3, 96, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], big(x)[0], rtol=0, atol=0)
+        torch.testing.assert_close(model(y)[0], big(y)[0], rtol=0, atol=0)

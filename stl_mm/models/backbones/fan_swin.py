@@ -229,6 +229,25 @@ class SwinFANBlock(nn.Module):
             mask = shifted_window_mask(*self.input_resolution, window_size,
                                        shift_size)
         self.register_buffer('attn_mask', mask)
+        self._register_load_state_dict_pre_hook(self._adopt_stored_mask)
+
+    def _adopt_stored_mask(self, state_dict, prefix, *args, **kwargs):
+        """Load pre-hook: a checkpoint of an upstream model built for
+        another (square) input size stores masks of other shapes (or where
+        this model has none); take its size as the nominal one, so that the
+        stored mask loads and is used for inputs of that size."""
+        stored = state_dict.get(prefix + 'attn_mask')
+        if stored is None or (self.attn_mask is not None
+                              and stored.shape == self.attn_mask.shape):
+            return
+        ws = self.window_size
+        side = round(stored.shape[0] ** 0.5)
+        if (stored.dim() != 3 or side * side != stored.shape[0]
+                or tuple(stored.shape[1:]) != (ws * ws, ws * ws)):
+            return  # not an upstream mask: the load reports the mismatch
+        self.input_resolution = (side * ws, side * ws)
+        self.register_buffer('attn_mask', torch.empty_like(
+            stored, device=self.attn.relative_position_index.device))
 
     def shift_for(self, H: int, W: int) -> int:
         """The shift used on a ``H x W`` map: none when the map fits in one
@@ -398,7 +417,9 @@ class FANSwin(BaseModule):
         img_size (int | tuple): the nominal input size (upstream's
             ``img_size``); the shifted-window masks of its maps are buffers
             (``attn_mask``, upstream checkpoint keys). Other input sizes
-            work as well and compute their masks.
+            work as well and compute their masks. Loading the file of an
+            upstream model built for another square size adopts its masks
+            and that size.
         init_cfg: mmengine init config; ``Pretrained`` loads upstream or
             stl_mm checkpoints through
             :func:`stl_mm.models.utils.load_fan_checkpoint`.
