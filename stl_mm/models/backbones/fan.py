@@ -94,7 +94,8 @@ class FAN(BaseModule):
             embedding, ``blocks.<first_block - 1>.downsample``, so they run
             at stride 32 — ``fan_Xlarge_16_p4_hybrid``) and ``block``
             (``'fan'``, default, or ``'se'``: token mixing with an SE-gated
-            conv MLP, see :class:`FANBlock` — ``fan_small_12_p16_224_se_attn``).
+            conv MLP, see :class:`FANBlock` —
+            ``fan_small_12_p16_224_se_attn``).
         out_indices (Sequence[int] | None): ``None`` for classification
             outputs. Otherwise a subset of ``(0, 1, 2, 3)`` (``-1`` means 3)
             selecting dense maps ``(B, C_i, H_i, W_i)``:

@@ -646,8 +646,8 @@ def init_fan_weights(module: nn.Module) -> None:
                 nn.init.zeros_(conv.bias)
         elif isinstance(m, OverlapPatchEmbed):
             k = m.proj.kernel_size
-            nn.init.normal_(m.proj.weight, 0.,
-                            math.sqrt(2. / (k[0] * k[1] * m.proj.out_channels)))
+            fan_out = k[0] * k[1] * m.proj.out_channels
+            nn.init.normal_(m.proj.weight, 0., math.sqrt(2. / fan_out))
             nn.init.zeros_(m.proj.bias)
         elif isinstance(m, DWConv):
             for conv in (m.conv1, m.conv2):
