@@ -335,3 +335,16 @@ def test_checkpoint_of_another_input_size_brings_its_masks():
     with torch.no_grad():
         torch.testing.assert_close(model(x)[0], big(x)[0], rtol=0, atol=0)
         torch.testing.assert_close(model(y)[0], big(y)[0], rtol=0, atol=0)
+
+
+def test_torch_compile_fullgraph():
+    """One graph, no breaks: the masks of a padded map are built from
+    Python ints inside the graph."""
+    torch.manual_seed(0)
+    model = FANSwin(TINY, out_indices=(0, 3), img_size=64).eval()
+    x = torch.randn(1, 3, 72, 52)  # not the nominal size: masks computed
+    compiled = torch.compile(model, backend='eager', fullgraph=True,
+                             dynamic=False)
+    with torch.no_grad():
+        for a, b in zip(model(x), compiled(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
