@@ -55,11 +55,11 @@ def _build_arch_zoo() -> Dict[str, dict]:
     # classifier (``aux_head``) lives in the head.
     for name in [n for n in zoo if n.endswith('_hybrid')]:
         zoo[name + '_token'] = copy.deepcopy(zoo[name])
-    # Two-width FAN: 20 blocks of 528 channels, a 3x3 stride-2 overlapping
-    # patch embedding to 768 channels (stride 32), 3 more blocks.
     # FAN-ViT-S with squeeze-excitation MLPs instead of channel attention
     # (no released weights; upstream's forward crashes, NVlabs/FAN#13)
     zoo['fan_small_12_p16_224_se_attn'] = dict(_conv(384, 12, 8), block='se')
+    # Two-width FAN: 20 blocks of 528 channels, a 3x3 stride-2 overlapping
+    # patch embedding to 768 channels (stride 32), 3 more blocks.
     zoo['fan_Xlarge_16_p4_hybrid'] = dict(
         _hybrid(528, 23, 11, (3, 7), 19),
         stage2=dict(first_block=20, embed_dims=768, num_heads=16))
