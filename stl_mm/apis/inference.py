@@ -7,6 +7,7 @@
 >>> result[0]['pred_class'], result[0]['token_labels'].shape  # (H/16, W/16)
 """
 import copy
+import logging
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -135,11 +136,55 @@ def _read_checkpoint(checkpoint: str, prefer_ema: bool
     return to_classifier_format(state), meta
 
 
+def _head_classes(state: dict) -> Optional[int]:
+    """Class count of the classification head in a classifier-format state
+    dict (rows of ``head.fc.weight``), or None when it has no such head."""
+    weight = state.get('head.fc.weight')
+    return int(weight.shape[0]) if weight is not None else None
+
+
+def _fit_head(model_cfg: dict, state: dict, num_classes: Optional[int],
+              checkpoint: str) -> dict:
+    """Match the config's head to the checkpoint's class count.
+
+    ``num_classes=None``: a checkpoint head with another class count than
+    the config (e.g. 21841 for an ImageNet-22K file) sets the head's
+    ``num_classes`` (one log line). ``num_classes=K``: the head gets ``K``
+    classes; a checkpoint head of another size is left out of ``state`` (the
+    head starts from its initialisation, with a warning). Returns the state
+    to load.
+    """
+    from mmengine.logging import print_log
+    head = model_cfg.get('head')
+    ckpt_classes = _head_classes(state)
+    if not isinstance(head, dict) or ckpt_classes is None:
+        return state
+    cfg_classes = head.get('num_classes')
+    if num_classes is None:
+        if ckpt_classes != cfg_classes:
+            print_log(f'The checkpoint "{checkpoint}" has a {ckpt_classes}-'
+                      f'class head (the config has {cfg_classes}); building '
+                      f'the head with {ckpt_classes} classes.',
+                      logger='current')
+            head['num_classes'] = ckpt_classes
+        return state
+    head['num_classes'] = num_classes
+    if ckpt_classes == num_classes:
+        return state
+    print_log(f'The checkpoint "{checkpoint}" has a {ckpt_classes}-class '
+              f'head, {num_classes} classes were asked for: loading the '
+              'backbone only; the head is freshly initialised and must be '
+              'trained (fine-tuned) before its predictions mean anything.',
+              logger='current', level=logging.WARNING)
+    return {k: v for k, v in state.items() if not k.startswith('head.')}
+
+
 def init_model(model: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
                prefer_ema: bool = True,
-               cfg_options: Optional[dict] = None) -> torch.nn.Module:
+               cfg_options: Optional[dict] = None,
+               num_classes: Optional[int] = None) -> torch.nn.Module:
     """Build an mmpretrain classifier in eval mode.
 
     Args:
@@ -151,6 +196,14 @@ def init_model(model: Union[str, Config],
         device: where to put the model.
         prefer_ema: take the EMA weights of a checkpoint that has them.
         cfg_options: overrides merged into the config.
+        num_classes: class count of the head. ``None`` takes it from the
+            checkpoint's head when that differs from the config (ImageNet-22K
+            files: 21841), which is logged. A number different from the
+            checkpoint's loads the backbone alone and leaves the head freshly
+            initialised (with a warning), e.g. 1000 classes from a 22K file.
+
+    Any input size runs (FAN and FAN-Swin compute their positional terms for
+    every input), e.g. 384x384 for the ``*_384`` checkpoints.
 
     Returns:
         The classifier; ``model(x, mode='tensor')`` gives logits (B, K), or
@@ -169,15 +222,27 @@ def init_model(model: Union[str, Config],
     register_all_modules(init_default_scope=False)
     scope = cfg.get('default_scope', 'mmpretrain')
     model_cfg = _inference_model_cfg(cfg)
-    with DefaultScope.overwrite_default_scope(scope):
-        classifier = MODELS.build(model_cfg)
-    checkpoint_meta = None
+    checkpoint_meta = state = None
     if checkpoint is not None:
         state, checkpoint_meta = _read_checkpoint(checkpoint, prefer_ema)
+        state = _fit_head(model_cfg, state, num_classes, checkpoint)
+    elif num_classes is not None and isinstance(model_cfg.get('head'), dict):
+        model_cfg['head']['num_classes'] = num_classes
+    with DefaultScope.overwrite_default_scope(scope):
+        classifier = MODELS.build(model_cfg)
+    if state is not None:
         arch = model_cfg.get('backbone', {}).get('arch')
         check_state_matches(classifier.state_dict(), state,
                             arch if isinstance(arch, str) else None)
-        classifier.load_state_dict(state, strict=True)
+        head_kept = _head_classes(state) is not None
+        missing, unexpected = classifier.load_state_dict(
+            state, strict=head_kept)
+        if not head_kept and (unexpected or any(
+                not k.startswith('head.') for k in missing)):
+            raise ValueError(
+                f'Checkpoint "{checkpoint}" does not fit the model: missing '
+                f'{[k for k in missing if not k.startswith("head.")][:5]}, '
+                f'unexpected {unexpected[:5]}.')
     classifier.cfg = cfg
     classifier.dataset_meta = _dataset_meta(
         cfg, checkpoint_meta, getattr(classifier.head, 'num_classes', None))

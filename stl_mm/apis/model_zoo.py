@@ -25,6 +25,18 @@ VARIANT_CONFIGS: Dict[str, str] = {
     'stl/stl-labeler_fan-base-16-p4-hybrid-token_32xb64-360e_in1k.py',
     'fan_large_16_p4_hybrid_token':
     'stl/stl-labeler_fan-large-16-p4-hybrid-token_32xb64-360e_in1k.py',
+    'fan_small_12_p16_224_se_attn':
+    'fan/fan-small-12-p16-se-attn_8xb128-310e_in1k.py',
+    'fan_Xlarge_16_p4_hybrid':
+    'fan/fan-xlarge-16-p4-hybrid_8xb128-310e_in1k.py',
+    'fan_swin_tiny_patch4_window7_224':
+    'fan/fan-swin-tiny-p4-w7_8xb128-310e_in1k.py',
+    'fan_swin_small_patch4_window7_224':
+    'fan/fan-swin-small-p4-w7_8xb128-310e_in1k.py',
+    'fan_swin_base_patch4_window7_224':
+    'fan/fan-swin-base-p4-w7_8xb128-310e_in1k.py',
+    'fan_swin_large_patch4_window7_224':
+    'fan/fan-swin-large-p4-w7_8xb128-310e_in1k.py',
 }
 
 

@@ -22,7 +22,7 @@ from stl_mm.models.utils.fan_checkpoint import (extract_state_dict,
 from stl_mm.utils.checkpoint import safe_load
 
 _UPSTREAM_ROOTS = ('patch_embed.', 'blocks.', 'cls_attn_blocks.',
-                   'pos_embed.', 'pos_embeder.', 'cls_token')
+                   'pos_embed.', 'pos_embeder.', 'cls_token', 'layers.')
 
 
 class CheckpointMismatchError(ValueError):
@@ -43,6 +43,33 @@ def _strip_module(keys) -> List[str]:
 def _is_upstream_fan(keys: List[str]) -> bool:
     return (not any(k.startswith('backbone.') for k in keys)
             and any(k.startswith(_UPSTREAM_ROOTS) for k in keys))
+
+
+def _check_shapes(model: torch.nn.Module, state: dict, path: str,
+                  which: str) -> None:
+    """Refuse weights whose shapes differ from the model's (the Runner would
+    skip them with a warning), naming a head class-count mismatch (e.g. an
+    ImageNet-22K file, 21841 classes) and its fix."""
+    wrong = []
+    for k, v in model.state_dict().items():
+        got = state.get(k)
+        if hasattr(got, 'shape') and tuple(got.shape) != tuple(v.shape):
+            wrong.append(f'{k}: checkpoint {list(got.shape)}, model '
+                         f'{list(v.shape)}')
+    if not wrong:
+        return
+    hint = ('Check that config and checkpoint belong to the same '
+            'architecture.')
+    head = state.get('head.fc.weight')
+    if any(w.startswith('head.') for w in wrong) and head is not None:
+        hint = (f'The checkpoint\'s head has {head.shape[0]} classes: set '
+                f'--cfg-options model.head.num_classes={head.shape[0]} (and '
+                'a test set of that label space), or evaluate a checkpoint '
+                'fine-tuned to the config\'s classes.')
+    raise CheckpointMismatchError(
+        f'The checkpoint "{path}" ({which}) has {len(wrong)} weights whose '
+        f'shapes differ from the model of this config, e.g. {wrong[:3]}. '
+        + hint)
 
 
 def prepare_checkpoint(model: torch.nn.Module, path: str,
@@ -77,6 +104,7 @@ def prepare_checkpoint(model: torch.nn.Module, path: str,
             f'this config: {len(missing)} of its weights are missing, e.g. '
             f'{missing[:5]}. Check that config and checkpoint belong to the '
             'same architecture and number of classes.')
+    _check_shapes(model, dict(zip(keys, state.values())), path, which)
     unexpected = sorted(set(keys) - expected)
     if unexpected:
         print_log(

@@ -48,8 +48,9 @@ def _upstream_state(arch=TINY, seed=0, aux=True, num_classes=5):
 
 def _meta_upstream_state(arch):
     with torch.device('meta'):
-        state = dict(FAN(arch).state_dict())
-        dims = FAN.arch_zoo[arch]['embed_dims']
+        model = FAN(arch)
+        state = dict(model.state_dict())
+        dims = model.embed_dims  # the head's input width
         heads = ['head'] + (['aux_head'] if arch.endswith('_token') else [])
         for head in heads:
             state[f'{head}.weight'] = torch.empty(1000, dims)

@@ -1,3 +1,4 @@
 from .fan import FAN
+from .fan_swin import FANSwin
 
-__all__ = ['FAN']
+__all__ = ['FAN', 'FANSwin']

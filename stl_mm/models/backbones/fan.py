@@ -19,7 +19,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from stl_mm.registry import MODELS
 from .fan_layers import (ClassAttentionBlock, ConvPatchEmbed, FANBlock,
                          FourierPositionalEncoding, HybridEmbed, LayerNorm2d,
-                         grid_tokens_to_map, init_fan_weights)
+                         OverlapPatchEmbed, grid_tokens_to_map,
+                         init_fan_weights)
 
 __all__ = ['FAN']
 
@@ -54,11 +55,20 @@ def _build_arch_zoo() -> Dict[str, dict]:
     # classifier (``aux_head``) lives in the head.
     for name in [n for n in zoo if n.endswith('_hybrid')]:
         zoo[name + '_token'] = copy.deepcopy(zoo[name])
+    # FAN-ViT-S with squeeze-excitation MLPs instead of channel attention
+    # (no released weights; upstream's forward crashes, NVlabs/FAN#13)
+    zoo['fan_small_12_p16_224_se_attn'] = dict(_conv(384, 12, 8), block='se')
+    # Two-width FAN: 20 blocks of 528 channels, a 3x3 stride-2 overlapping
+    # patch embedding to 768 channels (stride 32), 3 more blocks.
+    zoo['fan_Xlarge_16_p4_hybrid'] = dict(
+        _hybrid(528, 23, 11, (3, 7), 19),
+        stage2=dict(first_block=20, embed_dims=768, num_heads=16))
     return zoo
 
 
 _ARCH_KEYS = {'embed_dims', 'depth', 'num_heads', 'stem', 'hybrid_depths',
-              'dense_index'}
+              'dense_index', 'stage2', 'block'}
+_STAGE2_KEYS = {'first_block', 'embed_dims', 'num_heads'}
 
 
 @MODELS.register_module()
@@ -75,9 +85,17 @@ class FAN(BaseModule):
             names; a ``*_token`` name builds the same backbone as its hybrid
             base) or a dict with ``embed_dims``, ``depth``, ``num_heads``,
             ``stem`` (``'conv'`` or ``'hybrid'``), optional
-            ``hybrid_depths`` (default ``[3, 3]``) and ``dense_index``
+            ``hybrid_depths`` (default ``[3, 3]``), ``dense_index``
             (hybrid only; FAN block whose output is dense output 2, default
-            the last block).
+            the last block) and ``stage2``
+            (``dict(first_block, embed_dims, num_heads)``: blocks from
+            ``first_block`` on have another width and head count; the block
+            before them ends with an overlapping 3x3 stride-2 patch
+            embedding, ``blocks.<first_block - 1>.downsample``, so they run
+            at stride 32 — ``fan_Xlarge_16_p4_hybrid``) and ``block``
+            (``'fan'``, default, or ``'se'``: token mixing with an SE-gated
+            conv MLP, see :class:`FANBlock` —
+            ``fan_small_12_p16_224_se_attn``).
         out_indices (Sequence[int] | None): ``None`` for classification
             outputs. Otherwise a subset of ``(0, 1, 2, 3)`` (``-1`` means 3)
             selecting dense maps ``(B, C_i, H_i, W_i)``:
@@ -162,10 +180,21 @@ class FAN(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.arch_name, cfg = self._parse_arch(arch)
         self.arch_settings = cfg
-        self.embed_dims = D = cfg['embed_dims']
+        D = cfg['embed_dims']
         self.num_layers = depth = cfg['depth']
-        self.num_heads = cfg['num_heads']
         self.stem_type = cfg['stem']
+        # per-block width, heads and output stride (stage2: two widths)
+        stage2 = cfg.get('stage2')
+        first2 = stage2['first_block'] if stage2 else depth
+        self.block_dims = [D if i < first2 else stage2['embed_dims']
+                           for i in range(depth)]
+        block_heads = [cfg['num_heads'] if i < first2 else
+                       stage2['num_heads'] for i in range(depth)]
+        self.block_strides = [PATCH_STRIDE if i < first2 else
+                              2 * PATCH_STRIDE for i in range(depth)]
+        #: width of the class token, class attention, norm and head input
+        self.embed_dims = D_out = self.block_dims[-1]
+        self.num_heads = block_heads[-1]
 
         if out_type not in ('cls_token', 'cls_and_patch'):
             raise ValueError(f"out_type must be 'cls_token' or "
@@ -182,7 +211,7 @@ class FAN(BaseModule):
         self.norm_eval = norm_eval
 
         # ---- layers (creation order follows the upstream key order) ----
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D_out))
         if self.stem_type == 'hybrid':
             self.patch_embed = HybridEmbed(D, cfg['hybrid_depths'])
         else:
@@ -198,30 +227,44 @@ class FAN(BaseModule):
         else:
             dpr = [drop_path_rate] * depth
         self.blocks = nn.ModuleList([
-            FANBlock(D, self.num_heads, drop_path=dpr[i],
-                     fused_attn=fused_attn) for i in range(depth)
+            FANBlock(self.block_dims[i], block_heads[i], drop_path=dpr[i],
+                     fused_attn=fused_attn, se_mlp=cfg.get('block') == 'se')
+            for i in range(depth)
         ])
+        if stage2:
+            # upstream names: the widening embedding belongs to the block
+            # before it (applied by ``forward``, it changes the grid)
+            self.blocks[first2 - 1].downsample = OverlapPatchEmbed(
+                D, stage2['embed_dims'])
         self.cls_attn_blocks = nn.ModuleList([
-            ClassAttentionBlock(D, self.num_heads, tokens_norm=True,
+            ClassAttentionBlock(D_out, self.num_heads, tokens_norm=True,
                                 fused_attn=fused_attn) for _ in range(2)
         ])
-        self.norm = nn.LayerNorm(D, eps=1e-6)
+        self.norm = nn.LayerNorm(D_out, eps=1e-6)
 
         # ---- dense outputs ----
         if self.stem_type == 'hybrid':
             self.dense_blocks = {cfg['dense_index']: [2]}
-            channels = [*_HYBRID_CHANNELS, D, D]
-            strides = [4, 8, PATCH_STRIDE, PATCH_STRIDE]
+            channels = [*_HYBRID_CHANNELS, self.block_dims[cfg['dense_index']]]
+            strides = [4, 8, self.block_strides[cfg['dense_index']]]
         else:
             self.dense_blocks = {}
-            for out_id, blk_id in enumerate(
-                    (depth // 3, 2 * depth // 3 - 1, depth - 1)):
-                self.dense_blocks.setdefault(max(blk_id, 0), []).append(out_id)
-            channels = [D] * 4
-            strides = [PATCH_STRIDE] * 4
+            blk_ids = [max(b, 0) for b in
+                       (depth // 3, 2 * depth // 3 - 1, depth - 1)]
+            for out_id, blk_id in enumerate(blk_ids):
+                self.dense_blocks.setdefault(blk_id, []).append(out_id)
+            channels = [self.block_dims[b] for b in blk_ids]
+            strides = [self.block_strides[b] for b in blk_ids]
+        channels.append(D_out)
+        strides.append(self.block_strides[-1])
+        if det_downsample and stage2:
+            raise ValueError(
+                'det_downsample adds a stride-2 conv on output 3, which for '
+                'a two-width arch (stage2) is already at stride 32; leave '
+                'det_downsample off.')
         if det_downsample:
             self.learnable_downsample = nn.Conv2d(
-                D, _DET_CHANNELS, kernel_size=3, stride=2, padding=1)
+                D_out, _DET_CHANNELS, kernel_size=3, stride=2, padding=1)
             channels[3] = _DET_CHANNELS
             strides[3] = 2 * PATCH_STRIDE
         self._all_channels = channels
@@ -265,6 +308,19 @@ class FAN(BaseModule):
                              f"got {cfg['stem']!r}")
         if cfg['embed_dims'] % cfg['num_heads']:
             raise ValueError('embed_dims must be divisible by num_heads')
+        if cfg.get('block', 'fan') not in ('fan', 'se'):
+            raise ValueError(f"arch['block'] must be 'fan' or 'se', got "
+                             f"{cfg['block']!r}")
+        if cfg.get('stage2') is not None:
+            stage2 = cfg['stage2']
+            if (not isinstance(stage2, dict)
+                    or set(stage2) != _STAGE2_KEYS
+                    or not 0 < stage2['first_block'] < cfg['depth']
+                    or stage2['embed_dims'] % stage2['num_heads']):
+                raise ValueError(
+                    f"arch['stage2'] must be a dict with keys "
+                    f'{sorted(_STAGE2_KEYS)}, 0 < first_block < depth and '
+                    f'embed_dims divisible by num_heads; got {stage2}')
         if cfg['stem'] == 'conv' and cfg['embed_dims'] % 8:
             raise ValueError('the conv stem needs embed_dims % 8 == 0')
         if cfg['stem'] == 'hybrid':
@@ -310,7 +366,7 @@ class FAN(BaseModule):
     def out_strides(self) -> List[int]:
         """Strides of the dense outputs (``[16]`` in classification mode)."""
         if self.out_indices is None:
-            return [PATCH_STRIDE]
+            return [self.block_strides[-1]]
         return [self._all_strides[i] for i in self.out_indices]
 
     # ------------------------------------------------------------------
@@ -352,6 +408,8 @@ class FAN(BaseModule):
                 feat = grid_tokens_to_map(x, hw)
                 for out_id in self.dense_blocks[i]:
                     outs[out_id] = feat
+            if blk.downsample is not None:  # stage2 arch: width/grid change
+                x, hw = blk.downsample(x, hw)
 
         if dense and 3 not in self.out_indices:
             return self._dense_outputs(outs)

@@ -19,7 +19,7 @@ __all__ = [
     'HybridEmbed', 'ConvPatchEmbed', 'FourierPositionalEncoding',
     'TokenMixing', 'DWConv', 'ConvFFN', 'ChannelProcessing', 'FANBlock',
     'ClassAttention', 'ClassAttentionBlock', 'ClsMlp', 'init_fan_weights',
-    'grid_tokens_to_map'
+    'grid_tokens_to_map', 'OverlapPatchEmbed', 'SqueezeExcite', 'SEConvFFN'
 ]
 
 LN_EPS = 1e-6
@@ -368,19 +368,27 @@ class ConvFFN(nn.Module):
     """``fc1 -> (+ gamma * DWConv) -> fc2``, the value branch of channel
     processing. There is deliberately no activation after ``fc1``: the
     upstream module never applies the one it defines, and checkpoints were
-    trained that way."""
+    trained that way.
 
-    def __init__(self, dim: int, hidden: int, drop: float = 0.):
+    ``residual=False`` drops the ``fc1`` shortcut: ``fc1 -> gamma * DWConv
+    -> fc2``, the value MLP of upstream's FAN-Swin blocks."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.,
+                 residual: bool = True):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.dwconv = DWConv(hidden)
         self.gamma = nn.Parameter(torch.ones(hidden))
         self.fc2 = nn.Linear(hidden, dim)
         self.drop = nn.Dropout(drop)
+        self.residual = residual
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         x = self.fc1(x)
-        x = _add_scaled(x, self.gamma, self.dwconv(x, H, W), self.drop)
+        if self.residual:
+            x = _add_scaled(x, self.gamma, self.dwconv(x, H, W), self.drop)
+        else:
+            x = self.drop(self.gamma * self.dwconv(x, H, W))
         return self.drop(self.fc2(x))
 
 
@@ -390,18 +398,20 @@ class ChannelProcessing(nn.Module):
     Per head, the channel attention is ``sigmoid(softmax_N(q)^T @
     mean_c(softmax_N(k))) * temperature`` with ``q = Linear(x)`` and ``k = x``
     (no projection); the output scales every token's value channels by it.
+    ``mlp_residual`` is passed to the value MLP (:class:`ConvFFN`).
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
                  mlp_hidden: int = None, attn_drop: float = 0.,
-                 drop: float = 0.):
+                 drop: float = 0., mlp_residual: bool = True):
         super().__init__()
         if dim % num_heads:
             raise ValueError(
                 f'embed_dims {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
         self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
-        self.mlp_v = ConvFFN(dim, mlp_hidden or 4 * dim, drop=drop)
+        self.mlp_v = ConvFFN(dim, mlp_hidden or 4 * dim, drop=drop,
+                             residual=mlp_residual)
         self.norm_v = nn.LayerNorm(dim, eps=1e-5)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
@@ -423,12 +433,20 @@ class ChannelProcessing(nn.Module):
 
 
 class FANBlock(nn.Module):
-    """Pre-norm token mixing and channel processing with layer scales."""
+    """Pre-norm token mixing and channel processing with layer scales.
+
+    ``se_mlp=True``: an SE-gated conv MLP (:class:`SEConvFFN`) replaces
+    channel processing, upstream's ``FANBlock_SE``
+    (``fan_small_12_p16_224_se_attn``; upstream calls it without the token
+    grid and crashes, NVlabs/FAN#13 — here it receives ``(H, W)`` like every
+    block).
+    """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.,
                  qkv_bias: bool = True, drop: float = 0.,
                  attn_drop: float = 0., drop_path: float = 0.,
-                 eta: float = 1., fused_attn: bool = True):
+                 eta: float = 1., fused_attn: bool = True,
+                 se_mlp: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
         self.attn = TokenMixing(dim, num_heads, qkv_bias=qkv_bias,
@@ -436,11 +454,17 @@ class FANBlock(nn.Module):
                                 fused_attn=fused_attn)
         self.drop_path = _drop_path(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.mlp = ChannelProcessing(dim, num_heads, qkv_bias=qkv_bias,
-                                     mlp_hidden=int(dim * mlp_ratio),
-                                     attn_drop=attn_drop, drop=drop)
+        if se_mlp:
+            self.mlp = SEConvFFN(dim, int(dim * mlp_ratio), drop=drop)
+        else:
+            self.mlp = ChannelProcessing(dim, num_heads, qkv_bias=qkv_bias,
+                                         mlp_hidden=int(dim * mlp_ratio),
+                                         attn_drop=attn_drop, drop=drop)
         self.gamma1 = nn.Parameter(eta * torch.ones(dim))
         self.gamma2 = nn.Parameter(eta * torch.ones(dim))
+        #: optional :class:`OverlapPatchEmbed` after this block (two-width
+        #: archs); the backbone applies it, since it changes the grid
+        self.downsample: Optional[nn.Module] = None
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         x = _add_scaled(x, self.gamma1, self.attn(self.norm1(x)),
@@ -448,6 +472,60 @@ class FANBlock(nn.Module):
         x = _add_scaled(x, self.gamma2, self.mlp(self.norm2(x), H, W),
                         self.drop_path)
         return x
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation gate of a token sequence: ``sigmoid(expand(
+    relu(reduce(mean_N(x)))))`` per channel, ``reduce`` to ``ratio * C``.
+    The 1x1 convs of the upstream module are kept (their key names)."""
+
+    def __init__(self, channels: int, ratio: float = 0.25):
+        super().__init__()
+        reduced = max(1, int(channels * ratio + 0.5))
+        self.conv_reduce = nn.Conv2d(channels, reduced, 1)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv_expand = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, C)`` tokens -> the same, gated channel-wise."""
+        s = x.mean(dim=1)  # global average pool over the grid, (B, C)
+        s = self.act1(F.linear(s, self.conv_reduce.weight.flatten(1),
+                               self.conv_reduce.bias))
+        s = F.linear(s, self.conv_expand.weight.flatten(1),
+                     self.conv_expand.bias)
+        return x * torch.sigmoid(s).unsqueeze(1)
+
+
+class SEConvFFN(ConvFFN):
+    """:class:`ConvFFN` followed by a :class:`SqueezeExcite` gate (``se``):
+    the MLP of upstream's ``FANBlock_SE``."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.):
+        super().__init__(dim, hidden, drop=drop)
+        self.se = SqueezeExcite(dim)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        return self.se(super().forward(x, H, W))
+
+
+class OverlapPatchEmbed(nn.Module):
+    """Overlapping 3x3 stride-2 conv on the token grid, then LayerNorm
+    (eps 1e-5): ``(B, H*W, C_in)`` -> ``(B, ceil(H/2)*ceil(W/2), C_out)``.
+    Widens a FAN between two groups of blocks (``fan_Xlarge_16_p4_hybrid``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_size: int = 3, stride: int = 2):
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, out_channels, kernel_size,
+                              stride=stride, padding=kernel_size // 2)
+        self.norm = nn.LayerNorm(out_channels)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]):
+        """Returns the new tokens and their grid ``(H', W')``."""
+        x = self.proj(grid_tokens_to_map(x, hw))
+        new_hw = (x.shape[2], x.shape[3])
+        return self.norm(x.flatten(2).transpose(1, 2)), new_hw
 
 
 # --------------------------------------------------------------------------
@@ -561,6 +639,16 @@ def init_fan_weights(module: nn.Module) -> None:
                 if isinstance(conv, nn.Conv2d):
                     nn.init.trunc_normal_(conv.weight, std=.02)
                     nn.init.zeros_(conv.bias)
+        elif isinstance(m, SqueezeExcite):
+            for conv in (m.conv_reduce, m.conv_expand):
+                nn.init.normal_(conv.weight, 0.,
+                                math.sqrt(2. / conv.out_channels))
+                nn.init.zeros_(conv.bias)
+        elif isinstance(m, OverlapPatchEmbed):
+            k = m.proj.kernel_size
+            fan_out = k[0] * k[1] * m.proj.out_channels
+            nn.init.normal_(m.proj.weight, 0., math.sqrt(2. / fan_out))
+            nn.init.zeros_(m.proj.bias)
         elif isinstance(m, DWConv):
             for conv in (m.conv1, m.conv2):
                 k = conv.kernel_size

@@ -35,7 +35,7 @@ _HEAD_MAP = (('head.', 'head.fc.'), ('aux_head.', 'head.aux_fc.'))
 OPTIONAL_BACKBONE_PREFIXES = ('learnable_downsample.', 'out_norms.')
 # unexpected checkpoint keys under these prefixes mean another structure
 _STRUCTURAL_PREFIXES = ('cls_token', 'patch_embed.', 'pos_embed.', 'blocks.',
-                        'cls_attn_blocks.', 'norm.')
+                        'cls_attn_blocks.', 'norm.', 'layers.')
 
 
 def _strip_module(state: dict) -> dict:
@@ -188,12 +188,19 @@ def load_fan_checkpoint(path: str, prefer_ema: bool = True,
 # ---------------------------------------------------------------------------
 # shape checks
 # ---------------------------------------------------------------------------
+def _zoo() -> Dict[str, type]:
+    """Every upstream variant name -> the backbone class that builds it."""
+    from ..backbones.fan import FAN
+    from ..backbones.fan_swin import FANSwin
+    return {**{a: FAN for a in FAN.arch_zoo},
+            **{a: FANSwin for a in FANSwin.arch_zoo}}
+
+
 @functools.lru_cache(maxsize=None)
 def _arch_shapes(arch: str) -> Dict[str, Tuple[int, ...]]:
     """Backbone key -> shape of a zoo arch, built on the meta device."""
-    from ..backbones.fan import FAN
     with torch.device('meta'):
-        model = FAN(arch)
+        model = _zoo()[arch](arch)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -231,7 +238,8 @@ def _problems(model_shapes: Dict[str, Tuple[int, ...]],
             problems.append(f'{k}: checkpoint shape {list(ckpt_shapes[k])} '
                             f'!= model shape {list(shape)}')
     for k, shape in ckpt_shapes.items():
-        if k not in model_shapes and k.startswith(_STRUCTURAL_PREFIXES):
+        if (k not in model_shapes and k.startswith(_STRUCTURAL_PREFIXES)
+                and not k.endswith('.attn_mask')):  # FAN-Swin: recomputed
             problems.append(f'{k}: not in the model (checkpoint shape '
                             f'{list(shape)})')
     return problems
@@ -244,14 +252,14 @@ def find_matching_arch(state: dict) -> Optional[str]:
     state dict. Token variants are reported (``*_token``) when the state has
     an aux head. Returns ``None`` when no variant fits.
     """
-    from ..backbones.fan import FAN
     ckpt_shapes = {k: _shape(v) for k, v in _backbone_part(state).items()}
     with_aux = _has_aux_head(state)
-    for arch in FAN.arch_zoo:
+    zoo = _zoo()
+    for arch in zoo:
         if arch.endswith('_token'):
             continue
         if not _problems(_arch_shapes(arch), ckpt_shapes):
-            if with_aux and arch + '_token' in FAN.arch_zoo:
+            if with_aux and arch + '_token' in zoo:
                 return arch + '_token'
             return arch
     return None
@@ -259,10 +267,9 @@ def find_matching_arch(state: dict) -> Optional[str]:
 
 def nearest_arch(state: dict) -> Tuple[str, int]:
     """The base variant with the fewest non-fitting keys, and that count."""
-    from ..backbones.fan import FAN
     ckpt_shapes = {k: _shape(v) for k, v in _backbone_part(state).items()}
     scores = [(len(_problems(_arch_shapes(a), ckpt_shapes)), a)
-              for a in FAN.arch_zoo if not a.endswith('_token')]
+              for a in _zoo() if not a.endswith('_token')]
     count, arch = min(scores)
     return arch, count
 
