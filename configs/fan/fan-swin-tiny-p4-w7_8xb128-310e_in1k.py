@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/fan_swin.py',
     '../_base_/datasets/imagenet_bs128_fan_224.py',
-    '../_base_/schedules/imagenet_adamw_310e.py',
+    '../_base_/schedules/imagenet_adamw_310e_swin.py',
     '../_base_/imagenet_ema_runtime.py',
 ]
 
