@@ -174,6 +174,10 @@ def init_model(model: Union[str, Config],
     checkpoint_meta = None
     if checkpoint is not None:
         state, checkpoint_meta = _read_checkpoint(checkpoint, prefer_ema)
+        adapt = getattr(getattr(classifier, 'backbone', None),
+                        'adapt_to_checkpoint', None)
+        if adapt is not None:  # LV-ViT: keep the file's pos-embedding grid
+            state = adapt(state, prefix='backbone.')
         arch = model_cfg.get('backbone', {}).get('arch')
         check_state_matches(classifier.state_dict(), state,
                             arch if isinstance(arch, str) else None)

@@ -1,3 +1,4 @@
 from .fan import FAN
+from .lvvit import LVViT
 
-__all__ = ['FAN']
+__all__ = ['FAN', 'LVViT']
