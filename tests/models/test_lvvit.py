@@ -4,6 +4,7 @@ MixToken against an upstream-style reference, dense outputs, errors."""
 import argparse
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from stl_mm.models.utils import classifier_to_upstream
 from stl_mm.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / 'shared/fixtures/official'
+# STL_MM_FIXTURES points elsewhere (e.g. from a worktree without ../shared)
+FIXTURES = Path(os.environ.get('STL_MM_FIXTURES',
+                               REPO.parent / 'shared/fixtures/official'))
 needs_fixtures = pytest.mark.skipif(
     not FIXTURES.is_dir(), reason=f'upstream fixtures not found at {FIXTURES}')
 VARIANTS = {'lvvit_t': ('lvvit_t', 224), 'lvvit_s': ('lvvit_s', 224),

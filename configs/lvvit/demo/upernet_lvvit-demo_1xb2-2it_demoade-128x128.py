@@ -9,8 +9,8 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        arch=dict(embed_dims=32, depth=4, num_heads=2, stem_channels=8,
-                  skip_lam=2.0),
+        arch=dict(_delete_=True, embed_dims=32, depth=4, num_heads=2,
+                  stem_channels=8, skip_lam=2.0),
         img_size=crop_size, out_indices=(0, 1, 2, 3), init_cfg=None),
     neck=dict(in_channels=[32] * 4, out_channels=32),
     decode_head=dict(in_channels=[32] * 4, channels=32, norm_cfg=norm_cfg),

@@ -77,26 +77,28 @@ def check_label_map(value, name: str, num_classes: Optional[int] = None,
                     topk: Optional[int] = None) -> torch.Tensor:
     """Validate a loaded map; returns it as a ``[2, k, H, W]`` tensor.
 
-    Raises :class:`TokenLabelMapError` naming ``name`` (the image) on a wrong type,
-    layout, grid (``map_size``), top-k (fewer than ``topk``) or class
-    indices outside ``[0, num_classes)``.
+    Raises :class:`TokenLabelMapError` naming ``name`` (the image) on a
+    wrong type, layout, grid (``map_size``), top-k (fewer than ``topk``) or
+    class indices outside ``[0, num_classes)``.
     """
+    what = f'The label map of {name}'
     if not torch.is_tensor(value):
-        raise TokenLabelMapError(f'The label map of {name} holds a '
-                         f'{type(value).__name__}, not a [2, k, H, W] '
-                         'tensor.')
+        raise TokenLabelMapError(
+            f'{what} holds a {type(value).__name__}, not a [2, k, H, W] '
+            'tensor.')
     if value.dim() != 4 or value.shape[0] != 2:
-        raise TokenLabelMapError(f'The label map of {name} has shape '
-                         f'{list(value.shape)}; expected [2, k, H, W] '
-                         '(top-k scores, then class indices).')
+        raise TokenLabelMapError(
+            f'{what} has shape {list(value.shape)}; expected [2, k, H, W] '
+            '(top-k scores, then class indices).')
     _, k, H, W = value.shape
     if map_size is not None and (H, W) != tuple(map_size):
-        raise TokenLabelMapError(f'The label map of {name} has a {H}x{W} grid, '
-                         f'expected {map_size[0]}x{map_size[1]} (map_size): '
-                         'was it dumped with another --img-size or model?')
+        raise TokenLabelMapError(
+            f'{what} has a {H}x{W} grid, expected {map_size[0]}x'
+            f'{map_size[1]} (map_size): was it dumped with another '
+            '--img-size or model?')
     if topk is not None and k < topk:
-        raise TokenLabelMapError(f'The label map of {name} has top-{k} scores, '
-                         f'{topk} were asked for.')
+        raise TokenLabelMapError(
+            f'{what} has top-{k} scores, {topk} were asked for.')
     index = value[1].float()
     if num_classes is not None:
         bad = (index < 0) | (index >= num_classes) | (index != index.round())
