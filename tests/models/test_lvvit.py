@@ -226,3 +226,22 @@ def test_frozen_stages_and_training_step():
     (cls.sum() + patch.sum()).backward()
     assert model.blocks[1].attn.qkv.weight.grad is not None
     assert model.blocks[0].attn.qkv.weight.grad is None
+
+
+def test_pretrained_init_reads_timm_files_and_resizes(tmp_path):
+    """init_cfg=Pretrained: EMA weights of a timm file (module. prefixes,
+    heads dropped), position embedding resized for fine-tuning."""
+    torch.manual_seed(0)
+    source = LVViT(TINY, img_size=32)
+    state = dict(source.state_dict())
+    state['head.weight'] = torch.randn(5, 32)
+    state['aux_head.bias'] = torch.randn(5)
+    path = tmp_path / 'tiny.pth.tar'
+    _timm_file(path, state, 'tiny')
+    model = LVViT(TINY, img_size=64, pos_embed_loading='resize',
+                  init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    assert torch.equal(model.blocks[1].mlp.fc2.weight,
+                       source.blocks[1].mlp.fc2.weight)
+    assert model.pos_grid == (4, 4)
+    assert torch.equal(model.pos_embed[:, :1], source.pos_embed[:, :1])
