@@ -151,6 +151,8 @@ def _build_stl(name: str, device: str, teacher_amp: str = None):
         # A token labeler config: its model is both the student's
         # architecture and the teacher.
         teacher = dict(model_cfg)
+        for key in ('label_map', 'mix_token', 'patch_size'):
+            model_cfg.pop(key, None)  # TokenLabelClassifier (offline) only
         preprocessor = cfg.get('data_preprocessor') or {}
         model_cfg.update(
             type='stl_mm.STLClassifier',

@@ -245,3 +245,22 @@ def test_pretrained_init_reads_timm_files_and_resizes(tmp_path):
                        source.blocks[1].mlp.fc2.weight)
     assert model.pos_grid == (4, 4)
     assert torch.equal(model.pos_embed[:, :1], source.pos_embed[:, :1])
+
+
+def test_inference_api_gives_token_labels(tmp_path):
+    """init_model + inference_model on a real image file: upstream eval
+    pipeline (short side 248, centre crop 224), fused prediction, 14x14
+    token labels, ImageNet class names."""
+    from stl_mm.apis import inference_model
+    import mmcv
+    path = tmp_path / 'img.png'
+    mmcv.imwrite(np.random.default_rng(0).integers(
+        0, 255, (180, 260, 3), dtype=np.uint8), str(path))
+    torch.manual_seed(0)
+    model = init_model('lvvit_t')
+    steps = [s['type'] for s in model.cfg.test_dataloader.dataset.pipeline]
+    assert steps == ['LoadImageFromFile', 'ResizeEdge', 'CenterCrop',
+                     'PackInputs']
+    result, = inference_model(model, str(path), topk=3)
+    assert result['token_labels'].shape == (14, 14)
+    assert len(result['topk_classes']) == 3
