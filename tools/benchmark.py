@@ -121,6 +121,14 @@ def _build(name: str, img_size: int, device: str):
             return MODELS.build(cfg).to(device)
     from stl_mm.apis import init_model
     model = init_model(name, device=device).train()
+    from stl_mm.models.classifiers import TokenLabelClassifier
+    if isinstance(model, TokenLabelClassifier):
+        # offline-map configs: the plain step is the same network on image
+        # labels only
+        from mmpretrain.models import ImageClassifier
+        model = ImageClassifier(
+            backbone=model.backbone, head=model.head,
+            data_preprocessor=model.data_preprocessor).to(device).train()
     if _is_token_model(model) and model.head.mode == 'student':
         # An STL student config: its plain step (no teacher, no token
         # targets) is the same network trained on image labels only.
