@@ -231,6 +231,10 @@ def init_model(model: Union[str, Config],
     with DefaultScope.overwrite_default_scope(scope):
         classifier = MODELS.build(model_cfg)
     if state is not None:
+        adapt = getattr(getattr(classifier, 'backbone', None),
+                        'adapt_to_checkpoint', None)
+        if adapt is not None:  # LV-ViT: keep the file's pos-embedding grid
+            state = adapt(state, prefix='backbone.')
         arch = model_cfg.get('backbone', {}).get('arch')
         check_state_matches(classifier.state_dict(), state,
                             arch if isinstance(arch, str) else None)

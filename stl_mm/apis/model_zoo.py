@@ -1,4 +1,4 @@
-"""Upstream FAN variant names and the configs that build them."""
+"""Upstream FAN and LV-ViT variant names and the configs that build them."""
 from pathlib import Path
 from typing import Dict
 
@@ -37,6 +37,12 @@ VARIANT_CONFIGS: Dict[str, str] = {
     'fan/fan-swin-base-p4-w7_8xb128-310e_in1k.py',
     'fan_swin_large_patch4_window7_224':
     'fan/fan-swin-large-p4-w7_8xb128-310e_in1k.py',
+    # LV-ViT (Token Labeling); *_384/_448/_512: the released fine-tuned files
+    **{f'lvvit_{v}': f'lvvit/token-labeling_lvvit-{v}_8xb128-300e_in1k.py'
+       for v in 'tsml'},
+    **{f'lvvit_{v}_{r}': f'lvvit/token-labeling_lvvit-{v}_8xb64-ft-30e_in1k-'
+       f'{r}px.py' for v, r in (('s', 384), ('m', 384), ('m', 448),
+                                ('l', 448), ('l', 512))},
 }
 
 

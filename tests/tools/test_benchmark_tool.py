@@ -25,6 +25,10 @@ def test_benchmark_reports_peer_model_and_stl_overhead(tmp_path):
     assert 'stl_teacher_overhead' not in peer  # the peer has no token head
     assert math.isfinite(fan['stl_teacher_overhead'])
     assert fan['stl_train_img_s'] > 0
+    # the offline (label maps) step of the same student, next to it
+    assert fan['offline_train_img_s'] > 0
+    assert math.isfinite(fan['offline_maps_overhead'])
+    assert 'maps +%' in out.stdout
     # --teacher-amp none: the teacher ran in float32, and the table says so
     assert fan['teacher_precision'] == 'float32'
     assert 'ran in float32' in out.stdout

@@ -1,4 +1,5 @@
 from .fan import FAN
 from .fan_swin import FANSwin
+from .lvvit import LVViT
 
-__all__ = ['FAN', 'FANSwin']
+__all__ = ['FAN', 'FANSwin', 'LVViT']

@@ -1,3 +1,4 @@
 from .stl_classifier import FrozenTeacher, STLClassifier
+from .token_label_classifier import TokenLabelClassifier
 
-__all__ = ['STLClassifier', 'FrozenTeacher']
+__all__ = ['STLClassifier', 'FrozenTeacher', 'TokenLabelClassifier']

@@ -419,9 +419,11 @@ class STLClassifier(ImageClassifier):
         if n_student != n_teacher:
             raise ValueError(
                 f'Student and teacher token grids differ: a {size[0]}x'
-                f'{size[1]} image gives {n_student} student tokens but '
-                f'{n_teacher} teacher tokens. Token labels need the same '
-                'patch stride (FAN: 16) for both models.')
+                f'{size[1]} image gives {n_student} student tokens '
+                f'({type(self.backbone).__name__}) but {n_teacher} teacher '
+                f'tokens ({type(self.teacher.model.backbone).__name__}). '
+                'Token labels need the same patch stride for both models '
+                '(FAN: 16; set LV-ViT patch_size=16).')
         k_student = getattr(self.head, 'num_classes', None)
         k_teacher = getattr(self.teacher.model.head, 'num_classes', None)
         if None not in (k_student, k_teacher) and k_student != k_teacher:
