@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
+from stl_mm.engine import check_preprocessor_layout
 from stl_mm.utils import register_all_modules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +46,8 @@ def test_config_builds(path):
     cfg = Config.fromfile(str(path))
     scope = cfg.get('default_scope')
     assert scope in ('mmpretrain', 'mmseg', 'mmdet'), scope
+    # normalising preprocessor where the Runner will look for it
+    check_preprocessor_layout(cfg)
     model_cfg = cfg.model.copy()
     if 'teacher' in model_cfg:  # phase-1 checkpoints do not exist here
         model_cfg.teacher.checkpoint = None

@@ -11,7 +11,7 @@ _base_ = ['../_base_/seg_runtime.py']
 
 crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
-data_preprocessor = dict(
+seg_data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
@@ -22,7 +22,7 @@ data_preprocessor = dict(
 embed_dims = 384
 model = dict(
     type='EncoderDecoder',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=seg_data_preprocessor,
     backbone=dict(
         type='stl_mm.LVViT',
         arch='lvvit_s',

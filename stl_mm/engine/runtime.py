@@ -84,24 +84,52 @@ def enable_amp(cfg: Config) -> None:
         optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
-def check_preprocessor_layout(cfg: Config) -> None:
-    """Refuse a top-level ``data_preprocessor`` next to the model's own.
+def _layout_error(message: str) -> ValueError:
+    error = ValueError(message)
+    error.user_facing = True  # one line from the tools (stl_mm.utils.cli)
+    return error
 
-    mmengine's Runner uses the top-level entry only when the model has no
-    ``data_preprocessor``; the stl_mm configs keep theirs inside ``model``,
-    so a top-level one (e.g. from ``--cfg-options data_preprocessor.X=...``)
-    would be ignored without a word.
+
+def check_preprocessor_layout(cfg: Config) -> None:
+    """Refuse a data preprocessor that would silently not normalise.
+
+    mmengine's Runner uses the top-level ``data_preprocessor`` only when the
+    model has none; the stl_mm configs keep theirs inside ``model``. So:
+
+    - a top-level entry next to a different model-level one (e.g. from
+      ``--cfg-options data_preprocessor.X=...``) would be ignored;
+    - a preprocessor without ``mean``/``std`` (a partial dict created by
+      ``--cfg-options model.data_preprocessor.X=...`` on a config that
+      keeps its preprocessor at the top level, or none at all) would feed
+      raw 0..255 pixels to the model.
+
+    Both are refused with one line naming the key to use. (mmseg-style
+    configs that define ``data_preprocessor`` and pass the same dict to the
+    model are fine.)
     """
     top = cfg.get('data_preprocessor')
     model = cfg.get('model')
-    if top is None or not isinstance(model, dict) or \
-            model.get('data_preprocessor') is None:
+    if not isinstance(model, dict):
         return
-    keys = ', '.join(f'model.data_preprocessor.{k}'
-                     for k in dict(top)) or 'model.data_preprocessor.<key>'
-    error = ValueError(
-        'This config keeps its data preprocessor in model.data_preprocessor; '
-        f'the top-level data_preprocessor would be ignored. Use {keys} '
-        'instead.')
-    error.user_facing = True  # one line from the tools (stl_mm.utils.cli)
-    raise error
+    inner = model.get('data_preprocessor')
+    if top is not None and inner is not None and dict(top) != dict(inner):
+        keys = ', '.join(f'model.data_preprocessor.{k}' for k in dict(top)
+                         ) or 'model.data_preprocessor.<key>'
+        raise _layout_error(
+            'This config keeps its data preprocessor in '
+            'model.data_preprocessor; the top-level data_preprocessor would '
+            f'be ignored. Use {keys} instead.')
+    used, where = ((inner, 'model.data_preprocessor') if inner is not None
+                   else (top, 'data_preprocessor'))
+    if used is None:
+        raise _layout_error(
+            'The model has no data preprocessor, so images would reach it '
+            'unnormalised; set model.data_preprocessor=dict(type=..., '
+            'mean=[...], std=[...]) in the config.')
+    missing = [k for k in ('mean', 'std') if dict(used).get(k) is None]
+    if missing:
+        raise _layout_error(
+            f'{where} has no {"/".join(missing)} (a partial dict, e.g. from '
+            '--cfg-options on a key the config does not define?), so images '
+            'would reach the model unnormalised; give the full preprocessor '
+            f'in the config or check the key (keys now: {sorted(dict(used))}).')

@@ -17,14 +17,15 @@ img_size = 224
 crop_pct = 0.9
 randaug_num_policies = 2
 
-data_preprocessor = dict(
+# the model's data preprocessor (the model base puts it inside `model`)
+lvvit_data_preprocessor = dict(
     num_classes=num_classes,
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     to_rgb=True,
 )
-bgr_mean = data_preprocessor['mean'][::-1]
-bgr_std = data_preprocessor['std'][::-1]
+bgr_mean = lvvit_data_preprocessor['mean'][::-1]
+bgr_std = lvvit_data_preprocessor['std'][::-1]
 
 photometric_randaug_policies = [
     dict(type='AutoContrast'),

@@ -13,6 +13,7 @@ _base_ = [
 
 model = dict(
     type='stl_mm.TokenLabelClassifier',
+    data_preprocessor={{_base_.lvvit_data_preprocessor}},
     backbone=dict(type='stl_mm.LVViT', arch='lvvit_s', img_size=224,
                   drop_path_rate=0.1),
     head=dict(
@@ -42,10 +43,14 @@ optim_wrapper = dict(
         }),
 )
 param_scheduler = [
+    # warm-up from 1e-6; it scales the cosine below, which runs from epoch 0
+    # as timm's does (configs/_base_/schedules/imagenet_adamw_310e.py)
     dict(type='LinearLR', start_factor=1e-6 / 1.6e-3, by_epoch=True,
          begin=0, end=5, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=295, eta_min=1e-5, by_epoch=True,
-         begin=5, end=300),
+    dict(type='CosineAnnealingLR', T_max=300, eta_min=1e-5, by_epoch=True,
+         begin=0, end=301),
+    # timm's --cooldown-epochs 10 at min_lr
+    dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=301, end=310),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=310, val_interval=1)
 val_cfg = dict()

@@ -12,13 +12,13 @@ model = dict(
                   hybrid_depths=[1, 1], dense_index=3),
         out_type='cls_and_patch'),
     mix_token=None,
+    data_preprocessor=dict(
+        _delete_=True,
+        type='stl_mm.STLDataPreprocessor',
+        num_classes=4,
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True,
+        mix=dict(type='stl_mm.TokenMix', mixup_alpha=0.8, cutmix_alpha=1.0,
+                 switch_prob=0.5, prob=0.5, patch_size=16)),
 )
-data_preprocessor = dict(
-    _delete_=True,
-    type='stl_mm.STLDataPreprocessor',
-    num_classes=4,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-    mix=dict(type='stl_mm.TokenMix', mixup_alpha=0.8, cutmix_alpha=1.0,
-             switch_prob=0.5, prob=0.5, patch_size=16))

@@ -18,6 +18,12 @@ label_map_root = 'work_dirs/demo/token_label_maps'
 
 model = dict(
     type='stl_mm.TokenLabelClassifier',
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor',
+        num_classes={{_base_.num_classes}},
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
     backbone=dict(type='stl_mm.LVViT', arch=lvvit_demo_arch, img_size=64),
     head=dict(
         type='stl_mm.TokenLabelHead',
