@@ -14,6 +14,7 @@ import stl_mm  # noqa: F401 (safe checkpoint loading, registry)
 from stl_mm.engine import enable_amp, init_cpu_distributed
 from stl_mm.engine.checkpoint_check import prepare_checkpoint
 from stl_mm.utils.cli import friendly_errors
+from stl_mm.utils.config_options import check_cfg_options
 
 
 def parse_args():
@@ -52,6 +53,7 @@ def parse_args():
 
 def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

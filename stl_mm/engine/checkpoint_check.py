@@ -7,7 +7,9 @@ randomly initialised layers. ``tools/test.py`` calls
 
 - an upstream FAN/STL ``.pth.tar`` (timm layout, EMA weights preferred) is
   converted to the classifier layout the config's model has;
-- a checkpoint that lacks weights of the model is an error naming them.
+- a checkpoint that lacks weights of the model, or holds them in other
+  shapes, is an error naming them and what the file holds (variant, class
+  count).
 """
 import os
 import os.path as osp
@@ -17,18 +19,14 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from stl_mm.models.utils.fan_checkpoint import (extract_state_dict,
+from stl_mm.models.utils.fan_checkpoint import (CheckpointMismatchError,
+                                                check_fits_model,
+                                                extract_state_dict,
                                                 to_classifier_format)
 from stl_mm.utils.checkpoint import safe_load
 
 _UPSTREAM_ROOTS = ('patch_embed.', 'blocks.', 'cls_attn_blocks.',
                    'pos_embed.', 'pos_embeder.', 'cls_token')
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint does not hold the weights the model needs."""
-
-    user_facing = True  # tools print the message alone (stl_mm.utils.cli)
 
 
 def _strip_module(keys) -> List[str]:
@@ -56,7 +54,7 @@ def prepare_checkpoint(model: torch.nn.Module, path: str,
 
     Raises:
         CheckpointMismatchError: weights of ``model`` are missing from the
-            checkpoint.
+            checkpoint or have other shapes.
     """
     model = model.module if is_model_wrapper(model) else model
     checkpoint = safe_load(path)
@@ -69,15 +67,8 @@ def prepare_checkpoint(model: torch.nn.Module, path: str,
         converted = osp.join(
             work_dir, 'converted_' + osp.basename(path).split('.pth')[0] +
             '.pth')
-    expected = set(model.state_dict())
-    missing = sorted(expected - set(keys))
-    if missing:
-        raise CheckpointMismatchError(
-            f'The checkpoint "{path}" ({which}) does not fit the model of '
-            f'this config: {len(missing)} of its weights are missing, e.g. '
-            f'{missing[:5]}. Check that config and checkpoint belong to the '
-            'same architecture and number of classes.')
-    unexpected = sorted(set(keys) - expected)
+    state = dict(zip(keys, state.values()))
+    unexpected = check_fits_model(model.state_dict(), state, path)
     if unexpected:
         print_log(
             f'{len(unexpected)} weights of "{path}" are not used by this '

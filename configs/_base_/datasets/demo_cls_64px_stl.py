@@ -28,7 +28,7 @@ stl_data_preprocessor = dict(
 )
 
 stl_train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
     dict(type='stl_mm.AddTeacherView'),
     dict(
         type='stl_mm.TwoViewSpatial',

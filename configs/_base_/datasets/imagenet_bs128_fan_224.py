@@ -19,7 +19,7 @@ bgr_mean = data_preprocessor['mean'][::-1]
 bgr_std = data_preprocessor['std'][::-1]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
     dict(
         type='RandomResizedCrop',
         scale=224,
@@ -47,7 +47,7 @@ train_pipeline = [
 ]
 
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
     dict(type='ResizeEdge', scale=224, edge='short', backend='pillow',
          interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
