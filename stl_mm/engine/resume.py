@@ -16,6 +16,7 @@ word when the work dir holds no checkpoint (a mistyped ``--work-dir``).
 An explicit checkpoint (``--resume PATH``) is left to the Runner; a broken
 one is refused by :func:`stl_mm.utils.checkpoint.safe_load`.
 """
+import logging
 import os
 import os.path as osp
 import re
@@ -38,9 +39,14 @@ def _from_last_checkpoint(work_dir: str) -> Optional[str]:
         return None
     with open(record) as f:
         path = f.read().strip()
-    if path and not osp.isabs(path) and not osp.exists(path):
-        path = osp.join(work_dir, osp.basename(path))
-    return path or None
+    if not path:
+        return None
+    # a moved or copied work dir: its own file of that name
+    here = osp.join(work_dir, osp.basename(path))
+    if osp.isfile(here) and osp.dirname(osp.abspath(path)) != osp.abspath(
+            work_dir):
+        return here
+    return path
 
 
 def resume_candidates(work_dir: str) -> List[str]:
@@ -84,7 +90,7 @@ def resolve_auto_resume(cfg: Config) -> None:
         print_log(
             f'--resume: the work dir "{work_dir}" holds no checkpoint '
             '(no last_checkpoint, no epoch_*.pth / iter_*.pth): training '
-            'STARTS FROM SCRATCH.', logger='current', level='WARNING')
+            'STARTS FROM SCRATCH.', logger='current', level=logging.WARNING)
         cfg.resume = False
         return
     broken = []
@@ -95,7 +101,7 @@ def resolve_auto_resume(cfg: Config) -> None:
                 print_log(
                     f'Auto-resume skips {len(broken)} broken checkpoint(s): '
                     + '; '.join(broken) + f'. Resuming from "{path}".',
-                    logger='current', level='WARNING')
+                    logger='current', level=logging.WARNING)
             cfg.load_from = path
             return
         broken.append(f'"{path}" ({reason})')

@@ -107,8 +107,8 @@ def explain(error: BaseException) -> Optional[str]:
                 "prefix (e.g. type='stl_mm.FAN'), plain names resolve in the "
                 "config's default_scope (mmpretrain, mmseg or mmdet).")
     unexpected = re.search(
-        r"class `(\w+)`.*got an unexpected keyword argument '(\w+)'",
-        str(error), re.S)
+        r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'",
+        str(error))
     if isinstance(error, TypeError) and unexpected:
         cls, key = unexpected.groups()
         return (f'The config gives {cls} an option it does not take: '
@@ -120,13 +120,15 @@ def explain(error: BaseException) -> Optional[str]:
         return (f'Cannot read the image {where}: the file is empty, corrupt '
                 'or not an image. Replace it, or remove it from the '
                 'annotation list / data folder.')
-    if isinstance(root, FileNotFoundError):
+    no_files = isinstance(root, RuntimeError) and text.startswith(
+        'Found 0 files')  # mmpretrain's CustomDataset on an empty folder
+    if isinstance(root, FileNotFoundError) or no_files:
         if _in_dataset_code(error):
             return (f'{text}\nCheck the dataset paths of the config '
                     '(data_root, ann_file, data_prefix), e.g. --cfg-options '
                     'train_dataloader.dataset.data_root=/path/to/data (and '
                     'val_dataloader / test_dataloader alike).')
-        return text
+        return text if not no_files else None
     if isinstance(root, (PermissionError, FileExistsError, NotADirectoryError,
                          IsADirectoryError)) and root.filename:
         return (f'Cannot create or write "{root.filename}": {root.strerror}. '

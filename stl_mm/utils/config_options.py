@@ -19,6 +19,15 @@ __all__ = ['check_cfg_options']
 _CUTOFF = 0.85
 
 
+def _close_match(word: str, keys: list) -> list:
+    """``[key]`` spelt nearly like ``word`` (similar, or the same letters
+    in another order: 'haed' for 'head'), else ``[]``."""
+    close = difflib.get_close_matches(word, keys, n=1, cutoff=_CUTOFF)
+    if not close and len(word) >= 3:
+        close = [k for k in keys if sorted(k) == sorted(word)][:1]
+    return close
+
+
 def check_cfg_options(cfg: Config, options: Optional[dict]) -> None:
     """Raise :class:`UserError` for a probably misspelt option key.
 
@@ -27,7 +36,8 @@ def check_cfg_options(cfg: Config, options: Optional[dict]) -> None:
         options: the ``key=value`` dict from mmengine's ``DictAction``.
     """
     for key in options or {}:
-        node, parents = cfg, []
+        node = cfg if isinstance(cfg, dict) else dict(cfg.items())
+        parents = []
         for part in key.split('.'):
             if isinstance(node, (list, tuple)) and part.isdigit():
                 if int(part) >= len(node):
@@ -35,8 +45,7 @@ def check_cfg_options(cfg: Config, options: Optional[dict]) -> None:
                 node = node[int(part)]
             elif isinstance(node, dict):
                 if part not in node:
-                    close = difflib.get_close_matches(
-                        part, [str(k) for k in node], n=1, cutoff=_CUTOFF)
+                    close = _close_match(part, [str(k) for k in node])
                     if close:
                         where = '.'.join(parents) or 'the top level'
                         raise UserError(

@@ -14,6 +14,7 @@ import runpy
 import shutil
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import cv2
@@ -29,9 +30,17 @@ BASELINE = REPO / 'configs/stl/demo/fan_demo_baseline.py'
 
 
 def run_inprocess(args, capsys, monkeypatch):
-    """Run ``tools/<script>`` as ``__main__`` here; (exit code, stderr)."""
+    """Run ``tools/<script>`` as ``__main__`` here; (exit code, stderr).
+
+    Each run gets its own experiment name: mmengine keys its logger,
+    visualizer and scope instances by it (a timestamp, to the second, by
+    default).
+    """
     script = str(REPO / args[0])
-    monkeypatch.setattr(sys, 'argv', [script, *map(str, args[1:])])
+    args = [*map(str, args[1:])]
+    if '--cfg-options' in args:
+        args.append(f'experiment_name=t{uuid.uuid4().hex}')
+    monkeypatch.setattr(sys, 'argv', [script, *args])
     monkeypatch.setenv('STL_MM_DEBUG', '')
     capsys.readouterr()
     try:
@@ -179,9 +188,9 @@ def test_work_dir_resume_and_option_errors(demo_root, tmp_path, capsys,
     one_line_error(code, err, 'train_cfg.max_epoch', 'max_epochs')
 
     code, err = run_inprocess([*train, '--work-dir', tmp_path / 'w', *opts,
-                               'model.backbone.drop_path_rat=0.1'], capsys,
+                               'model.backbone.foo_bar=0.1'], capsys,
                               monkeypatch)
-    one_line_error(code, err, "'drop_path_rat'", 'FAN')
+    one_line_error(code, err, "'foo_bar'", 'FAN')
 
     # another live run holds the work dir (here: this process)
     busy = tmp_path / 'busy'
@@ -383,7 +392,8 @@ def test_checkpoint_errors_of_test_tool_and_teacher(demo_root, tmp_path,
     code, err = run_inprocess([*student, f'model.teacher.config={BASELINE}',
                                'model.teacher.checkpoint=None'], capsys,
                               monkeypatch)
-    one_line_error(code, err, 'teacher')
+    one_line_error(code, err, 'must be a phase-1 token labeler',
+                   'LinearClsHead')
 
     teacher_cfg = tmp_path / 'labeler6.py'
     teacher_cfg.write_text(f"_base_ = ['{LABELER}']\n"

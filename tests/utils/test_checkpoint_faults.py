@@ -3,6 +3,7 @@ what is wrong with it, by every loader: safe_load, mmengine's loaders
 (resume, load_from, init_cfg=Pretrained) and the converter tool."""
 import importlib.util
 import os
+import re
 
 import pytest
 import torch
@@ -57,7 +58,8 @@ def test_diagnosis_and_safe_load(tmp_path):
 def test_mmengine_loaders_and_pretrained_init(tmp_path):
     _, files = broken_files(tmp_path)
     for kind, path in files.items():
-        with pytest.raises(CorruptCheckpointError, match=REASONS[kind]):
+        with pytest.raises(CorruptCheckpointError,
+                           match=re.escape(REASONS[kind])):
             CheckpointLoader.load_checkpoint(str(path))
         model = FAN(TINY, init_cfg=dict(type='Pretrained',
                                         checkpoint=str(path)))
@@ -79,3 +81,51 @@ def test_converter_tool(tmp_path, capsys):
         assert err.startswith('error: ') and str(path) in err
         assert REASONS[kind] in err and 'Traceback' not in err
     assert not (tmp_path / 'out.pth').exists()
+
+
+def _classifier_state(arch, num_classes, token):
+    """Classifier-format state dict of a zoo variant (meta tensors)."""
+    with torch.device('meta'):
+        backbone = FAN(arch).state_dict()
+        state = {f'backbone.{k}': v for k, v in backbone.items()}
+        dims = backbone['cls_token'].shape[-1]
+        for name in ('fc', 'aux_fc') if token else ('fc', ):
+            state[f'head.{name}.weight'] = torch.empty(num_classes, dims)
+            state[f'head.{name}.bias'] = torch.empty(num_classes)
+    return state
+
+
+def test_misfit_names_shapes_variant_and_class_count():
+    from stl_mm.models.utils.fan_checkpoint import (CheckpointMismatchError,
+                                                    check_fits_model)
+    model = _classifier_state('fan_small_12_p4_hybrid_token', 10, True)
+    ckpt = _classifier_state('fan_tiny_8_p4_hybrid_token', 1000, True)
+    with pytest.raises(CheckpointMismatchError) as info:
+        check_fits_model(model, ckpt, 'other.pth')
+    message = explain(info.value)
+    assert "'head.fc.weight': checkpoint [1000, 192] != model [10, 384]" \
+        in message and '279 of another shape, 62 missing' in message
+    assert "FAN variant 'fan_tiny_8_p4_hybrid_token', 1000 classes, with " \
+        'the token-label head' in message
+    assert "FAN variant 'fan_small_12_p4_hybrid_token', 10 classes" in message
+    # the same model fits; extra checkpoint keys are returned
+    extra = dict(model, **{'backbone.extra': torch.empty(1)})
+    assert check_fits_model(model, extra, 'x.pth') == ['backbone.extra']
+
+
+def test_converter_suggests_the_token_variant(tmp_path, capsys):
+    from stl_mm.models.utils import classifier_to_upstream
+    spec = importlib.util.spec_from_file_location(
+        '_convert_fan', os.path.join(REPO,
+                                     'tools/convert_official_checkpoint.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    meta = _classifier_state('fan_tiny_8_p4_hybrid_token', 5, True)
+    state = {k: torch.zeros(v.shape) for k, v in
+             classifier_to_upstream(meta).items()}
+    src = tmp_path / 'fan_tiny_token.pth.tar'
+    torch.save({'state_dict': state}, src)
+    assert tool.main([str(src), str(tmp_path / 'o.pth'), '--arch',
+                      'fan_small_12_p4_hybrid_token']) == 2
+    err = capsys.readouterr().err
+    assert "arch='fan_tiny_8_p4_hybrid_token'" in err

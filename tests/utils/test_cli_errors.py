@@ -60,8 +60,7 @@ def test_mmengine_rebuild_prefix_is_dropped():
 
 
 def test_unexpected_keyword_names_class_and_key():
-    error = TypeError("class `FAN` in stl_mm/models/backbones/fan.py: "
-                      "FAN.__init__() got an unexpected keyword argument "
+    error = TypeError("FAN.__init__() got an unexpected keyword argument "
                       "'drop_path_rat'")
     message = explain(error)
     assert "FAN" in message and "'drop_path_rat'" in message

@@ -20,6 +20,7 @@ Exact only for epoch-based loops and non-persistent workers (or
 ``num_workers=0``): persistent workers keep their streams across epochs in
 processes whose state a checkpoint cannot hold; a resume then warns.
 """
+import logging
 import random
 import warnings
 
@@ -80,7 +81,7 @@ class EpochSeedHook(Hook):
             print_log('The resumed checkpoint was written without '
                       'stl_mm.EpochSeedHook: the random streams from here '
                       'on differ from those of the interrupted run.',
-                      logger='current', level='WARNING')
+                      logger='current', level=logging.WARNING)
         loader = runner.cfg.get('train_dataloader') or {}
         if loader.get('num_workers', 0) and loader.get('persistent_workers'):
             print_log('train_dataloader.persistent_workers=True: the '
@@ -88,4 +89,4 @@ class EpochSeedHook(Hook):
                       'so this resumed run augments differently from an '
                       'uninterrupted one (exact with persistent_workers='
                       'False or num_workers=0).', logger='current',
-                      level='WARNING')
+                      level=logging.WARNING)

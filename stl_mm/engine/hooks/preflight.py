@@ -19,6 +19,7 @@ is an index error), or not at all (a class count larger than the data's).
 The global random states are restored afterwards: the check does not change
 what training draws.
 """
+import logging
 import random
 from typing import Optional
 
@@ -128,7 +129,7 @@ class PreflightHook(Hook):
                 f'{", ".join(shown)}{" ..." if len(absent) > 10 else ""}. '
                 'Check num_classes and the class folders / annotation '
                 'file (an empty class folder?).', logger='current',
-                level='WARNING')
+                level=logging.WARNING)
 
     @staticmethod
     def _check_val_batch(runner) -> None:
@@ -152,7 +153,7 @@ class PreflightHook(Hook):
                 f'A validation batch holds images of {len(sizes)} sizes '
                 f'(e.g. {sizes[:3]}), which the data preprocessor zero-pads '
                 'to one size: resize/crop them in the val pipeline to the '
-                'model size.', logger='current', level='WARNING')
+                'model size.', logger='current', level=logging.WARNING)
         model = runner.model
         was_training = model.training
         model.eval()

@@ -298,6 +298,14 @@ class STLClassifier(ImageClassifier):
         if DefaultScope.get_current_instance() is None:
             cfg.setdefault('_scope_', 'mmpretrain')
         model = MODELS.build(cfg)
+        if not hasattr(getattr(model, 'head', None), 'aux_fc'):
+            from stl_mm.utils.errors import UserError
+            raise UserError(
+                'The teacher (model.teacher.config) must be a phase-1 token '
+                "labeler (head 'stl_mm.TokenLabelHead', backbone out_type="
+                "'cls_and_patch'), but its head is "
+                f'{type(getattr(model, "head", None)).__name__}, a plain '
+                'classifier without token logits.')
 
         checkpoint = teacher.get('checkpoint')
         if checkpoint is None:

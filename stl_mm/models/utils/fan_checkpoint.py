@@ -360,8 +360,10 @@ def check_fits_model(model_state: dict, ckpt_state: dict, source: str,
 
     missing = sorted(k for k in model_state if keep(k) and k not in
                      ckpt_state)
-    wrong = sorted(k for k in model_state if k in ckpt_state and _shape(
-        ckpt_state[k]) != _shape(model_state[k]))
+    # head keys first: their shapes tell the class counts
+    wrong = sorted((k for k in model_state if k in ckpt_state and _shape(
+        ckpt_state[k]) != _shape(model_state[k])),
+                   key=lambda k: (not k.startswith('head.'), k))
     unexpected = sorted(k for k in ckpt_state if keep(k) and k not in
                         model_state)
     problems = [f"'{k}': checkpoint {list(_shape(ckpt_state[k]))} != "
