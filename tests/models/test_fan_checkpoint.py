@@ -170,7 +170,8 @@ def test_wrong_variant_error_names_the_fitting_variant():
         check_state_matches(model_state, ckpt, 'fan_tiny_8_p4_hybrid')
     message = str(info.value)
     assert "FAN arch 'fan_tiny_8_p4_hybrid'" in message
-    assert "arch='fan_small_12_p4_hybrid'" in message
+    # the file has the aux head: the token variant is the one to build
+    assert "arch='fan_small_12_p4_hybrid_token'" in message
     assert 'cls_token: checkpoint shape [1, 1, 384] != model shape ' \
         '[1, 1, 192]' in message
     assert message.count(' != model shape') + message.count(

@@ -331,6 +331,10 @@ def describe_checkpoint(state: dict) -> str:
                      if k.startswith('blocks.')})
         parts.append(f'a FAN of no zoo variant (embed_dims '
                      f'{_shape(backbone["cls_token"])[-1]}, depth {depth})')
+    elif backbone:
+        parts.append('a backbone of no FAN variant')
+    else:
+        parts.append('no backbone weights')
     fc = state.get('head.fc.weight')
     if fc is not None:
         parts.append(f'{_shape(fc)[0]} classes')
