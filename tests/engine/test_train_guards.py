@@ -403,3 +403,42 @@ def test_checkpoint_errors_of_test_tool_and_teacher(demo_root, tmp_path,
                                'model.grid_check_size=[64,64]'], capsys,
                               monkeypatch)
     one_line_error(code, err, 'Student has 4 classes, teacher 6')
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    """mmpretrain's folder mode keeps an empty class folder as a class with
+    no sample; the pre-flight check names it (and refuses labels out of
+    range)."""
+    from mmengine.logging import MMLogger
+    from mmpretrain.datasets import CustomDataset
+    from mmpretrain.models import LinearClsHead
+
+    from stl_mm.engine.hooks import PreflightHook
+    from stl_mm.utils.errors import UserError
+    for name in ('a_disc', 'b_empty', 'c_square'):
+        (tmp_path / 'train' / name).mkdir(parents=True)
+    for name in ('a_disc', 'c_square'):
+        cv2.imwrite(str(tmp_path / 'train' / name / '0.png'),
+                    np.zeros((8, 8, 3), np.uint8))
+    dataset = CustomDataset(data_root=str(tmp_path), data_prefix='train',
+                            ann_file='', pipeline=[])
+    assert dataset.metainfo['classes'] == ('a_disc', 'b_empty', 'c_square')
+
+    class Classifier(torch.nn.Module):
+        def __init__(self, num_classes):
+            super().__init__()
+            self.head = LinearClsHead(num_classes, 4)
+
+    logger = MMLogger.get_instance(f'preflight{uuid.uuid4().hex}')
+    log_file = tmp_path / 'log.txt'
+    handler = __import__('logging').FileHandler(log_file)
+    logger.addHandler(handler)
+    try:
+        PreflightHook._check_labels(dataset, Classifier(3))
+    finally:
+        handler.close()
+        logger.removeHandler(handler)
+    assert '1 classes have no training sample: 1 (b_empty)' in \
+        log_file.read_text()
+    with pytest.raises(UserError, match='label 2 .*num_classes=2'):
+        PreflightHook._check_labels(dataset, Classifier(2))
