@@ -294,7 +294,8 @@ def _odd_sized_set(root):
 def test_odd_val_sizes_and_extra_classes(tmp_path, capsys, monkeypatch):
     data = _odd_sized_set(tmp_path / 'odd')
     opts = _opts_for(data, 'train_cfg.max_epochs=1',
-                     'train_cfg.val_interval=1', 'train_dataloader.batch_size=8')
+                     'train_cfg.val_interval=1',
+                     'train_dataloader.batch_size=8')
     # the demo's val pipeline resizes and crops: trains and validates
     work = tmp_path / 'ok'
     code, err = run_inprocess(['tools/train.py', DEMO_CLS_CONFIG,
