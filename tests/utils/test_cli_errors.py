@@ -82,3 +82,27 @@ def test_cfg_option_typos_are_refused():
                             'train_dataloader.dataset.pipeline.0.type': 'B',
                             'model.backbone.init_cfg.type': 'Pretrained',
                             'work_dir': 'w'})
+
+
+def test_teacher_and_student_view_shapes_are_one_line():
+    """A pipeline that crops the student view only: the STL preprocessor's
+    message reaches the user alone."""
+    import numpy as np
+    import torch
+    from mmpretrain.structures import DataSample
+
+    from stl_mm.models.utils.data_preprocessor import STLDataPreprocessor
+    samples = []
+    for _ in range(2):
+        sample = DataSample().set_gt_label(0)
+        sample.set_field(np.zeros((97, 143, 3), np.uint8), 'teacher_img')
+        samples.append(sample)
+    preprocessor = STLDataPreprocessor(num_classes=4, mean=[0, 0, 0],
+                                       std=[1, 1, 1])
+    data = dict(inputs=[torch.zeros(3, 64, 64, dtype=torch.uint8)] * 2,
+                data_samples=samples)
+    with pytest.raises(ValueError) as info:
+        preprocessor(data, training=True)
+    assert explain(info.value).startswith(
+        'The teacher view (2, 3, 97, 143) and the student view (2, 3, 64, 64)'
+        ' differ in shape')
