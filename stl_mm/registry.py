@@ -13,6 +13,7 @@ mmengine does for every OpenMMLab library.
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -35,7 +36,7 @@ __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS',
     'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS',
-    'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS'
+    'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'FUNCTIONS'
 ]
 
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='stl_mm',
@@ -44,6 +45,9 @@ LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='stl_mm',
                  locations=['stl_mm.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='stl_mm',
                  locations=['stl_mm.engine'])
+# e.g. a DataLoader worker_init_fn
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope='stl_mm',
+                     locations=['stl_mm.engine'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='stl_mm',
                     locations=['stl_mm.datasets'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,

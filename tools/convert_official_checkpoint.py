@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                       trusted=True if args.trusted else None)
     except (ValueError, FileNotFoundError) as error:
         print(f'error: {error}', file=sys.stderr)
-        return 1
+        return 2
     meta = out['meta']
     print(f"wrote {args.dst}: arch={meta['arch']}, "
           f"weights from '{meta['source_entry']}' (ema={meta['ema']}), "

@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from stl_mm.datasets.image_io import ImageReadError, read_image  # noqa
 from stl_mm.utils.imagecorruptions_compat import (  # noqa: E402
     corrupt, corruption_seed, load_imagecorruptions, resolve_corruptions)
 
@@ -236,9 +237,10 @@ def process_image(task: Tuple[str, List[Tuple[str, int, str]]]):
     task. Returns (rel, status, message, written)."""
     rel, jobs = task
     src = osp.join(_CONFIG['src'], rel)
-    img = cv2.imread(src, cv2.IMREAD_COLOR)
-    if img is None:
-        return rel, 'unreadable', 'cannot be read as an image', 0
+    try:  # the loaders' reader: the same verdict on broken files
+        img = read_image(src)
+    except ImageReadError as error:
+        return rel, 'unreadable', str(error), 0
     rgb = np.ascontiguousarray(img[..., ::-1])
     ext = osp.splitext(rel)[1]
     written = 0

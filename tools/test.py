@@ -15,6 +15,7 @@ from stl_mm.engine import (check_preprocessor_layout, enable_amp,
                            init_cpu_distributed)
 from stl_mm.engine.checkpoint_check import prepare_checkpoint
 from stl_mm.utils.cli import friendly_errors
+from stl_mm.utils.config_options import check_cfg_options
 
 
 def parse_args():
@@ -53,6 +54,7 @@ def parse_args():
 
 def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     check_preprocessor_layout(cfg)
     if args.work_dir is not None:

@@ -10,8 +10,9 @@ from mmengine.runner import Runner
 
 import stl_mm  # noqa: F401 (safe checkpoint loading, registry)
 from stl_mm.engine import (check_preprocessor_layout, enable_amp,
-                           init_cpu_distributed)
+                           init_cpu_distributed, prepare_training)
 from stl_mm.utils.cli import friendly_errors
+from stl_mm.utils.config_options import check_cfg_options
 
 
 def parse_args():
@@ -64,6 +65,7 @@ def load_config(path: str) -> Config:
 
 def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     check_preprocessor_layout(cfg)
     if args.work_dir is not None:
@@ -91,7 +93,7 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main():
     args = parse_args()
-    cfg = merge_args(load_config(args.config), args)
+    cfg = prepare_training(merge_args(load_config(args.config), args))
     init_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

@@ -7,7 +7,9 @@ randomly initialised layers. ``tools/test.py`` calls
 
 - an upstream FAN/STL ``.pth.tar`` (timm layout, EMA weights preferred) is
   converted to the classifier layout the config's model has;
-- a checkpoint that lacks weights of the model is an error naming them.
+- a checkpoint that lacks weights of the model, or holds them in other
+  shapes, is an error naming them and what the file holds (variant, class
+  count).
 """
 import os
 import os.path as osp
@@ -17,18 +19,14 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from stl_mm.models.utils.fan_checkpoint import (extract_state_dict,
+from stl_mm.models.utils.fan_checkpoint import (CheckpointMismatchError,
+                                                check_fits_model,
+                                                extract_state_dict,
                                                 to_classifier_format)
 from stl_mm.utils.checkpoint import safe_load
 
 _UPSTREAM_ROOTS = ('patch_embed.', 'blocks.', 'cls_attn_blocks.',
                    'pos_embed.', 'pos_embeder.', 'cls_token', 'layers.')
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint does not hold the weights the model needs."""
-
-    user_facing = True  # tools print the message alone (stl_mm.utils.cli)
 
 
 def _strip_module(keys) -> List[str]:
@@ -45,31 +43,16 @@ def _is_upstream_fan(keys: List[str]) -> bool:
             and any(k.startswith(_UPSTREAM_ROOTS) for k in keys))
 
 
-def _check_shapes(model: torch.nn.Module, state: dict, path: str,
-                  which: str) -> None:
-    """Refuse weights whose shapes differ from the model's (the Runner would
-    skip them with a warning), naming a head class-count mismatch (e.g. an
-    ImageNet-22K file, 21841 classes) and its fix."""
-    wrong = []
-    for k, v in model.state_dict().items():
-        got = state.get(k)
-        if hasattr(got, 'shape') and tuple(got.shape) != tuple(v.shape):
-            wrong.append(f'{k}: checkpoint {list(got.shape)}, model '
-                         f'{list(v.shape)}')
-    if not wrong:
-        return
-    hint = ('Check that config and checkpoint belong to the same '
-            'architecture.')
-    head = state.get('head.fc.weight')
-    if any(w.startswith('head.') for w in wrong) and head is not None:
-        hint = (f'The checkpoint\'s head has {head.shape[0]} classes: set '
-                f'--cfg-options model.head.num_classes={head.shape[0]} (and '
-                'a test set of that label space), or evaluate a checkpoint '
-                'fine-tuned to the config\'s classes.')
-    raise CheckpointMismatchError(
-        f'The checkpoint "{path}" ({which}) has {len(wrong)} weights whose '
-        f'shapes differ from the model of this config, e.g. {wrong[:3]}. '
-        + hint)
+def _head_hint(model_state: dict, state: dict) -> str:
+    """The fix for a checkpoint whose head has another class count (e.g. an
+    ImageNet-22K file, 21841 classes); '' when the heads agree."""
+    head, ours = state.get('head.fc.weight'), model_state.get('head.fc.weight')
+    if head is None or ours is None or head.shape[0] == ours.shape[0]:
+        return ''
+    return (f' The checkpoint\'s head has {head.shape[0]} classes: set '
+            f'--cfg-options model.head.num_classes={head.shape[0]} (and a '
+            'test set of that label space), or use a checkpoint fine-tuned '
+            'to the config\'s classes.')
 
 
 def prepare_checkpoint(model: torch.nn.Module, path: str,
@@ -83,7 +66,7 @@ def prepare_checkpoint(model: torch.nn.Module, path: str,
 
     Raises:
         CheckpointMismatchError: weights of ``model`` are missing from the
-            checkpoint.
+            checkpoint or have other shapes.
     """
     model = model.module if is_model_wrapper(model) else model
     checkpoint = safe_load(path)
@@ -96,16 +79,10 @@ def prepare_checkpoint(model: torch.nn.Module, path: str,
         converted = osp.join(
             work_dir, 'converted_' + osp.basename(path).split('.pth')[0] +
             '.pth')
-    expected = set(model.state_dict())
-    missing = sorted(expected - set(keys))
-    if missing:
-        raise CheckpointMismatchError(
-            f'The checkpoint "{path}" ({which}) does not fit the model of '
-            f'this config: {len(missing)} of its weights are missing, e.g. '
-            f'{missing[:5]}. Check that config and checkpoint belong to the '
-            'same architecture and number of classes.')
-    _check_shapes(model, dict(zip(keys, state.values())), path, which)
-    unexpected = sorted(set(keys) - expected)
+    state = dict(zip(keys, state.values()))
+    model_state = model.state_dict()
+    unexpected = check_fits_model(model_state, state, path,
+                                  note=_head_hint(model_state, state))
     if unexpected:
         print_log(
             f'{len(unexpected)} weights of "{path}" are not used by this '

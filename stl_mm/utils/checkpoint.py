@@ -13,12 +13,16 @@ numpy arrays, dtypes and scalars, and mmengine's logging ``HistoryBuffer``
 (full Runner checkpoints). Any other global is refused with
 :class:`UnsafeCheckpointError`, which names the file, the global and the
 opt-in for trusted files (``trusted=True`` or ``STL_MM_TRUST_CHECKPOINTS=1``).
+A file that torch cannot read at all (empty, truncated, not a checkpoint) is
+refused with :class:`CorruptCheckpointError`, which names the file and what
+is wrong with it (:func:`diagnose_checkpoint_file`).
 """
 import argparse
 import os
 import os.path as osp
 import pickle
 import re
+import zipfile
 from typing import List, Optional
 
 import numpy as np
@@ -27,13 +31,69 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .errors import UserError
+
 TRUST_ENV = 'STL_MM_TRUST_CHECKPOINTS'
 
-__all__ = ['UnsafeCheckpointError', 'safe_load', 'allowed_globals']
+__all__ = ['UnsafeCheckpointError', 'CorruptCheckpointError', 'safe_load',
+           'allowed_globals', 'diagnose_checkpoint_file']
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint references a global that could execute code on load."""
+
+
+class CorruptCheckpointError(UserError):
+    """A checkpoint file is empty, truncated or not a checkpoint at all."""
+
+
+_PICKLE_PROTOCOL_2_PLUS = b'\x80'
+
+
+def diagnose_checkpoint_file(path: str) -> Optional[str]:
+    """Say what is wrong with a checkpoint file torch failed to load.
+
+    Returns a short reason (``'the file is empty (0 bytes)'``, ``'truncated
+    or damaged zip archive ...'``, ``'not a PyTorch checkpoint ...'``), or
+    ``None`` when the container looks intact (the failure lies elsewhere,
+    e.g. a refused pickle global). Only reads the file; meant for the error
+    path (a zip's members are CRC-checked, which reads the whole file).
+    """
+    size = osp.getsize(path)
+    if size == 0:
+        return 'the file is empty (0 bytes)'
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head.startswith(b'PK'):
+        if not zipfile.is_zipfile(path):
+            return (f'truncated or damaged zip archive ({size} bytes, the '
+                    "archive's central directory is missing)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            return f'damaged zip archive ({error})'
+        if bad is not None:
+            return f'damaged zip archive (member "{bad}" fails its CRC check)'
+        return None
+    if head.startswith(_PICKLE_PROTOCOL_2_PLUS):
+        return None  # a legacy (pre-zip) torch file: let torch's error stand
+    return (f'not a PyTorch checkpoint ({size} bytes that are neither a '
+            'zip archive nor a pickle)')
+
+
+def _corrupt(path: str, error: BaseException) -> Optional[Exception]:
+    reason = diagnose_checkpoint_file(path)
+    if reason is None:
+        if isinstance(error, (EOFError, )) or 'Ran out of input' in str(
+                error):
+            reason = 'truncated legacy torch file (unexpected end of file)'
+        else:
+            return None
+    return CorruptCheckpointError(
+        f'Cannot load the checkpoint "{path}": {reason}. Use an intact copy '
+        '(a run killed while writing, an interrupted download or a full '
+        'disk leaves such files).')
 
 
 def _history_buffer_getattr(obj, name: str):
@@ -94,6 +154,8 @@ def safe_load(path: str,
         FileNotFoundError: ``path`` does not exist.
         UnsafeCheckpointError: the file references a global outside
             :func:`allowed_globals`.
+        CorruptCheckpointError: the file is empty, truncated or not a
+            checkpoint.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(
@@ -101,14 +163,19 @@ def safe_load(path: str,
             f'paths are resolved from {os.getcwd()}).')
     if trusted is None:
         trusted = _trusted_by_env()
-    if trusted:
-        return torch.load(path, map_location=map_location, weights_only=False)
     try:
+        if trusted:
+            return torch.load(path, map_location=map_location,
+                              weights_only=False)
         with torch.serialization.safe_globals(allowed_globals()):
             return torch.load(path, map_location=map_location,
                               weights_only=True)
-    except pickle.UnpicklingError as error:
-        if 'GLOBAL' not in str(error) and 'global' not in str(error):
+    except Exception as error:  # noqa: BLE001 (garbage fails in any way)
+        corrupt = _corrupt(path, error)
+        if corrupt is not None:
+            raise corrupt from None
+        if not isinstance(error, pickle.UnpicklingError) or (
+                'GLOBAL' not in str(error) and 'global' not in str(error)):
             raise
         names = ', '.join(_offending_globals(path, error))
         raise UnsafeCheckpointError(

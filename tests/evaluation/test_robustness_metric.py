@@ -189,8 +189,11 @@ def test_missing_pair_is_an_error():
     metric = ImageNetCMetric()
     samples = _samples(pairs)
     metric.process({}, samples)
-    with pytest.raises(ValueError, match='jpeg_compression/2'):
+    with pytest.raises(ValueError, match='jpeg_compression/2') as info:
         metric.evaluate(len(samples))
+    # the tools print it as one message (exit 2), not a traceback
+    from stl_mm.utils.cli import explain
+    assert 'Pass allow_partial=True' in explain(info.value)
 
 
 def test_partial_marks_every_affected_aggregate(tmp_path):

@@ -171,7 +171,8 @@ def test_wrong_variant_error_names_the_fitting_variant():
         check_state_matches(model_state, ckpt, 'fan_tiny_8_p4_hybrid')
     message = str(info.value)
     assert "FAN arch 'fan_tiny_8_p4_hybrid'" in message
-    assert "arch='fan_small_12_p4_hybrid'" in message
+    # the file has the aux head: the token variant is the one to build
+    assert "arch='fan_small_12_p4_hybrid_token'" in message
     assert 'cls_token: checkpoint shape [1, 1, 384] != model shape ' \
         '[1, 1, 192]' in message
     assert message.count(' != model shape') + message.count(
@@ -288,7 +289,7 @@ def test_convert_tool_end_to_end(tmp_path, capsys):
     # an explicit, wrong --arch is refused naming the right one
     capsys.readouterr()
     assert tool.main([str(src), str(tmp_path / 'x.pth'), '--arch',
-                      'fan_small_12_p16_224']) == 1
+                      'fan_small_12_p16_224']) == 2
     err = capsys.readouterr().err
     assert "arch='fan_tiny_12_p16_224'" in err
     assert not (tmp_path / 'x.pth').exists()
@@ -297,7 +298,7 @@ def test_convert_tool_end_to_end(tmp_path, capsys):
 def test_convert_tool_rejects_non_fan(tmp_path, capsys):
     src = tmp_path / 'other.pth'
     torch.save({'state_dict': _upstream_state()}, src)  # custom size
-    assert _converter().main([str(src), str(tmp_path / 'o.pth')]) == 1
+    assert _converter().main([str(src), str(tmp_path / 'o.pth')]) == 2
     err = capsys.readouterr().err
     assert 'No upstream FAN variant fits' in err
     assert 'closest variant' in err

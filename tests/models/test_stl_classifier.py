@@ -214,7 +214,7 @@ def test_ema_checkpoint_of_phase_one_is_loaded(tmp_path):
         assert torch.equal(v, state[k]), k
     bad = tmp_path / 'bad.pth'
     torch.save({'state_dict': {'backbone.nope': torch.zeros(1)}}, bad)
-    with pytest.raises(RuntimeError, match='does not fit'):
+    with pytest.raises(ValueError, match='does not fit the teacher'):
         MODELS.build(dict(common, teacher=dict(config=_labeler_cfg(),
                                                checkpoint=str(bad))))
 

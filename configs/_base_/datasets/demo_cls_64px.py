@@ -6,7 +6,7 @@ num_classes = 4
 # (the data preprocessor is part of each model config)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
     dict(
         type='RandomResizedCrop',
         scale=64,
@@ -17,8 +17,13 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
+# images of any size are brought to the model size (64x64, a multiple of
+# the patch size 16), so validation batches never need padding
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=64, edge='short', backend='pillow',
+         interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=64),
     dict(type='PackInputs'),
 ]
 

@@ -9,7 +9,7 @@
 # holds the ImageNet-style mixing, switched off here; switch it on with
 #   --cfg-options model.data_preprocessor.mix.prob=0.5
 stl_train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
     dict(type='stl_mm.AddTeacherView'),
     dict(
         type='stl_mm.TwoViewSpatial',

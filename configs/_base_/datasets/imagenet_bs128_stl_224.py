@@ -7,7 +7,7 @@
 _base_ = ['./imagenet_bs128_fan_224.py']
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='stl_mm.LoadImageFromFile'),
     dict(type='stl_mm.AddTeacherView'),
     dict(
         type='stl_mm.TwoViewSpatial',

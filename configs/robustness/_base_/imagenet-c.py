@@ -18,7 +18,7 @@ robustness_test_dataloader = dict(
         severities=(1, 2, 3, 4, 5),
         test_mode=True,
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='stl_mm.LoadImageFromFile'),
             dict(type='ResizeEdge', scale=224, edge='short',
                  backend='pillow', interpolation='bicubic'),
             dict(type='CenterCrop', crop_size=224),

@@ -14,7 +14,7 @@ robustness_test_dataloader = dict(
         data_root='data/imagenet-r',
         test_mode=True,
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='stl_mm.LoadImageFromFile'),
             dict(type='ResizeEdge', scale=224, edge='short',
                  backend='pillow', interpolation='bicubic'),
             dict(type='CenterCrop', crop_size=224),

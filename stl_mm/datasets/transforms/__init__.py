@@ -5,3 +5,4 @@ from .crop import RandomResizedCropAndInterpolation  # noqa: F401
 from .token_label_map import (LoadTokenLabelMap,  # noqa: F401
                               RandomFlipWithCoords,
                               RandomResizedCropWithCoords)
+from .loading import LoadImageFromFile  # noqa: F401

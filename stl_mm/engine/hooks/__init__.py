@@ -1,0 +1,6 @@
+from .epoch_seed import EpochSeedHook, epoch_seeded_worker_init
+from .preflight import PreflightHook
+from .work_dir_lock import WorkDirLockHook
+
+__all__ = ['EpochSeedHook', 'epoch_seeded_worker_init', 'PreflightHook',
+           'WorkDirLockHook']

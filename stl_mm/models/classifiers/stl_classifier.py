@@ -384,6 +384,14 @@ class STLClassifier(ImageClassifier):
         if DefaultScope.get_current_instance() is None:
             cfg.setdefault('_scope_', 'mmpretrain')
         model = MODELS.build(cfg)
+        if not hasattr(getattr(model, 'head', None), 'aux_fc'):
+            from stl_mm.utils.errors import UserError
+            raise UserError(
+                'The teacher (model.teacher.config) must be a phase-1 token '
+                "labeler (head 'stl_mm.TokenLabelHead', backbone out_type="
+                "'cls_and_patch'), but its head is "
+                f'{type(getattr(model, "head", None)).__name__}, a plain '
+                'classifier without token logits.')
 
         checkpoint = teacher.get('checkpoint')
         if checkpoint is None:
@@ -392,21 +400,19 @@ class STLClassifier(ImageClassifier):
                           'for smoke tests).')
         else:
             checkpoint = resolve_checkpoint_pattern(checkpoint)
-            from ..utils.fan_checkpoint import load_fan_checkpoint
+            from ..utils.fan_checkpoint import (check_fits_model,
+                                                load_fan_checkpoint)
             state = load_fan_checkpoint(
                 checkpoint, prefer_ema=teacher.get('prefer_ema', True),
                 trusted=teacher.get('trusted'))
-            missing, unexpected = model.load_state_dict(state, strict=False)
-            missing = [k for k in missing
-                       if not k.startswith('data_preprocessor.')]
-            if missing or unexpected:
-                raise RuntimeError(
-                    f'The teacher checkpoint {checkpoint} does not fit the '
-                    f'teacher config: missing keys {missing[:8]}'
-                    f'{"..." if len(missing) > 8 else ""}, unexpected keys '
-                    f'{unexpected[:8]}{"..." if len(unexpected) > 8 else ""}'
-                    '. The teacher must be the phase-1 token labeler '
-                    '(backbone + head.fc + head.aux_fc).')
+            # shapes are compared before loading: load_state_dict would
+            # raise torch's list of every size mismatch instead
+            check_fits_model(model.state_dict(), state, checkpoint,
+                             what='teacher', strict_unexpected=True,
+                             note=' The teacher (model.teacher.config) is '
+                             'the phase-1 token labeler: backbone + head.fc '
+                             '+ head.aux_fc.')
+            model.load_state_dict(state, strict=False)
             print_log(f'STL teacher loaded from {checkpoint}',
                       logger='current')
         return FrozenTeacher(model, amp_dtype=teacher.get('amp', 'auto'))

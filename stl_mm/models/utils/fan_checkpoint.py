@@ -26,7 +26,8 @@ from stl_mm.utils.checkpoint import safe_load
 __all__ = [
     'load_fan_checkpoint', 'upstream_to_classifier', 'classifier_to_upstream',
     'find_matching_arch', 'check_state_matches', 'extract_state_dict',
-    'to_classifier_format', 'nearest_arch'
+    'to_classifier_format', 'nearest_arch', 'CheckpointMismatchError',
+    'describe_checkpoint', 'check_fits_model'
 ]
 
 BACKBONE_PREFIX = 'backbone.'
@@ -36,6 +37,12 @@ OPTIONAL_BACKBONE_PREFIXES = ('learnable_downsample.', 'out_norms.')
 # unexpected checkpoint keys under these prefixes mean another structure
 _STRUCTURAL_PREFIXES = ('cls_token', 'patch_embed.', 'pos_embed.', 'blocks.',
                         'cls_attn_blocks.', 'norm.', 'layers.')
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint does not hold the weights the model needs."""
+
+    user_facing = True  # tools print the message alone (stl_mm.utils.cli)
 
 
 def _strip_module(state: dict) -> dict:
@@ -291,19 +298,100 @@ def check_state_matches(model_state: dict, ckpt_state: dict,
     problems = _problems(model_shapes, ckpt_shapes)
     if not problems:
         return
-    fit = find_matching_arch(ckpt_backbone)
+    # the whole state: a file with the aux head fits the *_token variant
+    fit = find_matching_arch(ckpt_state)
     if fit is not None:
-        base = fit[:-len('_token')] if fit.endswith('_token') else fit
-        hint = (f"Its shapes fit the variant '{base}'"
-                + (f" (or '{fit}')" if fit != base else '')
-                + f": build the model with arch='{base}'.")
+        kind = (' (the token-labeling variant: the file has the aux head)'
+                if fit.endswith('_token') else '')
+        hint = (f"Its shapes fit the variant '{fit}'{kind}: build the model "
+                f"with arch='{fit}'.")
     else:
         hint = ('No upstream FAN variant fits its shapes; is it a FAN '
                 'checkpoint, and is it complete?')
-    shown = '\n  '.join(problems[:5])
-    more = (f'\n  ... and {len(problems) - 5} more'
-            if len(problems) > 5 else '')
     raise ValueError(
         f"The checkpoint does not fit FAN arch '{arch_name}' "
-        f'({len(problems)} mismatching or missing keys):\n  {shown}{more}\n'
-        f'{hint}')
+        f'({len(problems)} mismatching or missing keys):'
+        f'{_listing(problems, 5)}\n{hint}')
+
+
+def _listing(problems: List[str], limit: int) -> str:
+    """The first ``limit`` problems, one per indented line."""
+    more = (f'\n  ... and {len(problems) - limit} more'
+            if len(problems) > limit else '')
+    return ''.join(f'\n  {p}' for p in problems[:limit]) + more
+
+
+# ---------------------------------------------------------------------------
+# does a checkpoint fit a whole model (classifier, teacher)?
+# ---------------------------------------------------------------------------
+def describe_checkpoint(state: dict) -> str:
+    """What a classifier-format state dict holds, in words: the FAN variant
+    whose shapes fit (or width and depth when none does), the class count
+    and whether it has the token-label (aux) head."""
+    backbone = _backbone_part(state)
+    parts = []
+    arch = find_matching_arch(state) if backbone else None
+    if arch is not None:
+        parts.append(f"FAN variant '{arch}'")
+    elif 'cls_token' in backbone:
+        depth = len({k.split('.')[1] for k in backbone
+                     if k.startswith('blocks.')})
+        parts.append(f'a FAN of no zoo variant (embed_dims '
+                     f'{_shape(backbone["cls_token"])[-1]}, depth {depth})')
+    elif backbone:
+        parts.append('a backbone of no FAN variant')
+    else:
+        parts.append('no backbone weights')
+    fc = state.get('head.fc.weight')
+    if fc is not None:
+        parts.append(f'{_shape(fc)[0]} classes')
+    parts.append('with the token-label head (head.aux_fc)'
+                 if _has_aux_head(state) else 'without a token-label head')
+    return ', '.join(parts)
+
+
+def check_fits_model(model_state: dict, ckpt_state: dict, source: str,
+                     what: str = 'model', strict_unexpected: bool = False,
+                     ignore_prefixes=('data_preprocessor.', ),
+                     note: str = '') -> List[str]:
+    """Raise :class:`CheckpointMismatchError` unless ``ckpt_state`` fits.
+
+    Both are classifier-format state dicts (``ckpt_state`` already
+    converted). A key of the model missing from the checkpoint, or of
+    another shape, does not fit; checkpoint keys the model lacks only do
+    with ``strict_unexpected``. The message lists the first problems with
+    shapes and says what the checkpoint holds (:func:`describe_checkpoint`)
+    and what the model is; ``note`` is appended.
+
+    Returns:
+        list: the checkpoint keys the model does not use.
+    """
+    def keep(k):
+        return not k.startswith(tuple(ignore_prefixes))
+
+    missing = sorted(k for k in model_state if keep(k) and k not in
+                     ckpt_state)
+    # head keys first: their shapes tell the class counts
+    wrong = sorted((k for k in model_state if k in ckpt_state and _shape(
+        ckpt_state[k]) != _shape(model_state[k])),
+                   key=lambda k: (not k.startswith('head.'), k))
+    unexpected = sorted(k for k in ckpt_state if keep(k) and k not in
+                        model_state)
+    problems = [f"'{k}': checkpoint {list(_shape(ckpt_state[k]))} != "
+                f'model {list(_shape(model_state[k]))}' for k in wrong]
+    problems += [f"'{k}': missing in the checkpoint" for k in missing]
+    if strict_unexpected:
+        problems += [f"'{k}': not in the model" for k in unexpected]
+    if not problems:
+        return unexpected
+    counts = ', '.join(
+        f'{n} {label}' for n, label in
+        ((len(wrong), 'of another shape'), (len(missing), 'missing'),
+         (len(unexpected) if strict_unexpected else 0, 'unexpected')) if n)
+    raise CheckpointMismatchError(
+        f'The checkpoint "{source}" does not fit the {what} of this config '
+        f'({counts} weights):{_listing(problems, 6)}\n'
+        f'The checkpoint holds {describe_checkpoint(ckpt_state)}; the '
+        f'{what} is {describe_checkpoint(model_state)}. Use the checkpoint '
+        f'of this {what}, or change the config to match the checkpoint '
+        f'(arch, num_classes, head type).{note}')
