@@ -141,7 +141,7 @@ def test_tools_test_check_on_22k_file(in22k_file, tmp_path):
     path, _ = in22k_file
     model = init_model(HYBRID)
     with pytest.raises(CheckpointMismatchError,
-                       match=r'head.fc.weight.*\[21841, 192\].*num_classes'):
+                       match=r'(?s)head.fc.weight.*\[21841, 192\].*num_classes'):
         prepare_checkpoint(model, path, str(tmp_path))
     model22k = init_model(HYBRID, checkpoint=path)
     converted = prepare_checkpoint(model22k, path, str(tmp_path))

@@ -301,7 +301,7 @@ def test_odd_val_sizes_and_extra_classes(tmp_path, capsys, monkeypatch):
     code, err = run_inprocess(['tools/train.py', DEMO_CLS_CONFIG,
                                '--work-dir', work, *opts,
                                'model.head.num_classes=6',
-                               'data_preprocessor.num_classes=6'],
+                               'model.data_preprocessor.num_classes=6'],
                               capsys, monkeypatch)
     assert code == 0, err[-3000:]
     assert (work / 'epoch_1.pth').is_file()
