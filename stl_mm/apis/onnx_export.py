@@ -275,7 +275,12 @@ def preprocess_steps(cfg, shape: Tuple[int, int],
     produces = _pipeline_size(_pipeline(cfg))
     if steps is not None and produces == tuple(shape):
         return steps, notes
-    if steps is not None:
+    if steps is not None and produces is None:
+        notes.append("the config's test pipeline keeps the image size; "
+                     'onnx_inference.py resizes (covering) and center-crops '
+                     f'to {shape[0]}x{shape[1]} (no change for images of '
+                     'that size)')
+    elif steps is not None:
         notes.append(f'the model input {shape[0]}x{shape[1]} is not what the '
                      "config's test pipeline produces; onnx_inference.py "
                      'resizes (covering) and center-crops to it')

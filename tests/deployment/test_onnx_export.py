@@ -77,43 +77,60 @@ def _op_types(path):
     return {n.op_type for n in onnx.load(str(path)).graph.node}
 
 
+def _token_probe(shape):
+    (probe, ) = [p for p in _fixture('fan_tiny_8_p4_hybrid_token')['probes']
+                 if tuple(p['input_shape'][2:]) == shape]
+    return probe
+
+
+def _assert_matches_upstream(path, probe):
+    ref = np.load(FIXTURES / probe['outputs'])
+    got = _run(path, _probe_input(probe))
+    assert got['cls_logits'].shape == ref['cls'].shape
+    assert np.abs(got['cls_logits'] - ref['cls']).max() < TOL
+    if 'aux' in ref:
+        assert got['token_logits'].shape == ref['aux'].shape
+        assert np.abs(got['token_logits'] - ref['aux']).max() < TOL
+    else:
+        assert 'token_logits' not in got
+
+
 # ---------------------------------------------------------------------------
 # upstream parity through the tool: a token variant, dynamic shape
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def token_export(tmp_path_factory):
+    """The tool on an upstream .pth.tar (the weights of the 192x256 probe),
+    dynamic, example input 224x224."""
     if not FIXTURES.is_dir():
         pytest.skip(f'upstream fixtures not found at {FIXTURES}')
     tmp = tmp_path_factory.mktemp('token_export')
     variant = 'fan_tiny_8_p4_hybrid_token'
-    ckpt = _upstream_checkpoint(variant, 0, tmp / f'{variant}.pth.tar')
+    probe = _token_probe((192, 256))
+    ckpt = _upstream_checkpoint(variant, probe['seed'],
+                                tmp / f'{variant}.pth.tar')
     out = tmp / f'{variant}.onnx'
     result = _tool([variant, ckpt, '--output-file', out, '--dynamic-shape'])
     assert result.returncode == 0, result.stdout + result.stderr
-    return out, result.stdout
+    return out, result.stdout, probe
 
 
 @NO_FIXTURES
-def test_token_variant_matches_upstream_at_two_sizes(token_export):
-    path, _ = token_export
-    probes = _fixture('fan_tiny_8_p4_hybrid_token')['probes']
-    assert {tuple(p['input_shape'][2:]) for p in probes} == {(224, 224),
-                                                             (192, 256)}
-    for probe in probes:
-        ref = np.load(FIXTURES / probe['outputs'])
-        got = _run(path, _probe_input(probe))
-        assert np.abs(got['cls_logits'] - ref['cls']).max() < TOL
-        assert got['token_logits'].shape == ref['aux'].shape
-        assert np.abs(got['token_logits'] - ref['aux']).max() < TOL
-
-
-@NO_FIXTURES
-def test_tool_reports_the_check_and_writes_metadata(token_export):
-    path, stdout = token_export
+def test_dynamic_token_variant_matches_upstream(token_export):
+    path, stdout, probe = token_export
+    # verified by the tool at two sizes (against PyTorch) ...
     verify = [line for line in stdout.splitlines()
               if line.startswith('verify ')]
-    assert len(verify) == 2 and all(line.endswith(': ok') for line in verify)
-    assert 'verify 1x3x224x224' in stdout and 'verify 2x3x256x288' in stdout
+    assert [line.split(':')[0] for line in verify] == [
+        'verify 1x3x224x224', 'verify 2x3x256x288']
+    assert all(line.endswith(': ok') for line in verify)
+    # ... and equal to upstream at a third one
+    _assert_matches_upstream(path, probe)
+
+
+@NO_FIXTURES
+def test_tool_writes_dynamic_dims_and_metadata(token_export):
+    path, _, _ = token_export
     model = onnx.load(str(path))
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert [bool(d.dim_param) for d in dims] == [True, False, True, True]
@@ -122,7 +139,8 @@ def test_tool_reports_the_check_and_writes_metadata(token_export):
     meta = {p.key: p.value for p in model.metadata_props}
     assert json.loads(meta['stl_mm.outputs']) == ['cls_logits',
                                                    'token_logits']
-    assert json.loads(meta['stl_mm.fusion'])['rule'] == 'cls'
+    assert json.loads(meta['stl_mm.fusion']) == dict(rule='cls',
+                                                     max_weight=0.5)
     classes = json.loads(meta['stl_mm.classes'])
     assert len(classes) == 1000 and classes[0].startswith('tench')
     assert json.loads(meta['stl_mm.preprocess'])[0]['op'] == \
@@ -146,10 +164,7 @@ def test_non_token_variant_fixed_shape_matches_upstream(tmp_path):
     # opset 18: fused attention is decomposed (no Attention node)
     ops = _op_types(result.path)
     assert {'MatMul', 'Softmax'} <= ops and 'Attention' not in ops
-    ref = np.load(FIXTURES / probe['outputs'])
-    got = _run(result.path, _probe_input(probe))
-    assert got['cls_logits'].shape == (2, 1000)
-    assert np.abs(got['cls_logits'] - ref['cls']).max() < TOL
+    _assert_matches_upstream(result.path, probe)
     # the config's test pipeline is what the standalone runtime replays
     steps = json.loads(result.metadata['stl_mm.preprocess'])
     assert steps == [
@@ -159,9 +174,9 @@ def test_non_token_variant_fixed_shape_matches_upstream(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# attention translation, preprocessing recipes
+# preprocessing recipes, benchmark
 # ---------------------------------------------------------------------------
-def test_opset_23_exports_attention_as_one_node_and_benchmarks(tmp_path):
+def test_opset_23_exports_one_attention_node_and_benchmarks(tmp_path):
     torch.manual_seed(0)
     model = load_for_export(str(LABELER), None)
     result = export_onnx(model, str(tmp_path / 'a.onnx'), opset=23)
@@ -181,7 +196,7 @@ def test_preprocess_steps_follow_the_config():
     cfg = Config.fromfile(str(LABELER))  # test pipeline: no resize
     steps, notes = preprocess_steps(cfg, (64, 64), dynamic=False)
     assert [s['op'] for s in steps] == ['resize_cover', 'center_crop']
-    assert notes == []
+    assert len(notes) == 1 and 'keeps the image size' in notes[0]
     steps, _ = preprocess_steps(cfg, (64, 64), dynamic=True)
     assert steps == [dict(op='round_to_multiple', divisor=16,
                           interpolation='bicubic')]
