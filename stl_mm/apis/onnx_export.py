@@ -217,9 +217,10 @@ def _pipeline_steps(cfg) -> Tuple[Optional[list], List[str]]:
             continue
         if step.get('backend', 'cv2') != 'pillow' and kind in (
                 'ResizeEdge', 'Resize'):
-            notes.append(f'the config resizes with the {step.get("backend", "cv2")} '
-                         'backend; the standalone script uses Pillow, whose '
-                         'result differs slightly')
+            backend = step.get('backend', 'cv2')
+            notes.append(f'the config resizes with the {backend} backend; '
+                         'the standalone script uses Pillow, whose result '
+                         'differs slightly')
         if kind == 'ResizeEdge':
             steps.append(dict(op='resize_edge', edge=step.get('edge',
                                                               'short'),
@@ -587,15 +588,22 @@ def pytorch2onnx(model: str, checkpoint: Optional[str], output_file: str,
 # --------------------------------------------------------------------------
 def benchmark_onnx(classifier: nn.Module, onnx_file: str, batch_size: int,
                    shape: Tuple[int, int], threads: int = 1, iters: int = 10,
-                   warmup: int = 2) -> Dict[str, float]:
+                   warmup: int = 2, cpu_time: bool = False
+                   ) -> Dict[str, float]:
     """Images/s of onnxruntime (CPU) and PyTorch eager on one input.
 
     The two run in turns, one iteration each, and each gets the median of
     its iteration times, so that load changes of a shared machine affect
-    both alike. Both use ``threads`` intra-op threads.
+    both alike. Both use ``threads`` intra-op threads. ``cpu_time`` (one
+    thread only) times the CPU time of the calling thread, which does all
+    the work of both runtimes then, instead of the wall clock: other
+    processes on the machine hardly change it.
     """
     if iters < 1 or warmup < 0 or threads < 1:
         raise ExportError('iters and threads must be >= 1, warmup >= 0.')
+    if cpu_time and threads != 1:
+        raise ExportError('--cpu-time needs --threads 1.')
+    clock = time.thread_time if cpu_time else time.perf_counter
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -616,10 +624,10 @@ def benchmark_onnx(classifier: nn.Module, onnx_file: str, batch_size: int,
         fns = {'onnxruntime': run_ort, 'pytorch': run_torch}
         for i in range(warmup + iters):
             for name, fn in fns.items():
-                start = time.perf_counter()
+                start = clock()
                 fn()
                 if i >= warmup:
-                    times[name].append(time.perf_counter() - start)
+                    times[name].append(clock() - start)
     finally:
         torch.set_num_threads(torch_threads)
     return {f'{name}_img_s': batch_size / statistics.median(record)

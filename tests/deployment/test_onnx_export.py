@@ -19,9 +19,9 @@ onnx = pytest.importorskip('onnx', reason='requirements/deploy.txt')
 ort = pytest.importorskip('onnxruntime', reason='requirements/deploy.txt')
 
 from stl_mm.apis import init_model  # noqa: E402
-from stl_mm.apis.onnx_export import (ExportError, benchmark_onnx,  # noqa
-                                     export_onnx, load_for_export,
-                                     preprocess_steps, verify_onnx)
+from stl_mm.apis.onnx_export import (ExportError, export_onnx,  # noqa: E402
+                                     load_for_export, preprocess_steps,
+                                     verify_onnx)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(os.environ.get(
@@ -29,6 +29,7 @@ FIXTURES = Path(os.environ.get(
 NO_FIXTURES = pytest.mark.skipif(
     not FIXTURES.is_dir(), reason=f'upstream fixtures not found at {FIXTURES}')
 LABELER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'
+STUDENT = REPO / 'configs/stl/demo/fan_demo_student.py'
 MEAN = np.array([123.675, 116.28, 103.53], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([58.395, 57.12, 57.375], np.float32).reshape(1, 3, 1, 1)
 TOL = 1e-4
@@ -177,18 +178,28 @@ def test_non_token_variant_fixed_shape_matches_upstream(tmp_path):
 # preprocessing recipes, benchmark
 # ---------------------------------------------------------------------------
 def test_opset_23_exports_one_attention_node_and_benchmarks(tmp_path):
+    # an STL student config: its student (no teacher) is exported
     torch.manual_seed(0)
-    model = load_for_export(str(LABELER), None)
+    model = load_for_export(str(STUDENT), None)
+    assert type(model).__name__ == 'ImageClassifier'  # not STLClassifier
     result = export_onnx(model, str(tmp_path / 'a.onnx'), opset=23)
     assert result.input_shape == [1, 3, 64, 64]  # the demo crop size
     assert 'Attention' in _op_types(result.path)
     (check, ) = verify_onnx(result.path, model, [(1, 64, 64)])
     assert set(check.max_abs_diff) == {'cls_logits', 'token_logits'}
     assert check.passed, check.max_abs_diff
-    numbers = benchmark_onnx(model, result.path, batch_size=1,
-                             shape=(64, 64), threads=1, iters=2, warmup=1)
-    assert set(numbers) == {'onnxruntime_img_s', 'pytorch_img_s'}
-    assert all(v > 0 for v in numbers.values())
+    # tools/deployment/onnx_benchmark.py on that export, two thread counts
+    bench = subprocess.run(
+        [sys.executable, 'tools/deployment/onnx_benchmark.py', str(STUDENT),
+         '--onnx', result.path, '--shape', '64', '64', '--batch-size', '1',
+         '--threads', '1', '2', '--iters', '2', '--warmup', '1'],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert bench.returncode == 0, bench.stderr
+    rows = [json.loads(line) for line in bench.stdout.splitlines()]
+    assert [r['threads'] for r in rows] == [1, 2]
+    assert all(r['onnxruntime_img_s'] > 0 and r['pytorch_img_s'] > 0
+               for r in rows)
 
 
 def test_preprocess_steps_follow_the_config():
