@@ -455,9 +455,11 @@ def export_onnx(classifier: nn.Module, output_file: str,
     if batch_size < 1:
         raise ExportError(f'--batch-size must be at least 1, got '
                           f'{batch_size}.')
-    if opset < 18:
-        raise ExportError(f'--opset {opset} is not supported: the exporter '
-                          'writes opset 18 or newer.')
+    max_opset = getattr(getattr(torch.onnx, '_constants', None),
+                        'ONNX_MAX_OPSET', ATTENTION_OPSET)
+    if not 18 <= opset <= max_opset:
+        raise ExportError(f'--opset {opset} is not supported: this exporter '
+                          f'writes opsets 18 to {max_opset}.')
     shape = _check_size(shape or default_input_size(classifier.cfg))
     steps, notes = preprocess_steps(classifier.cfg, shape, dynamic)
     wrapper = OnnxClassifier(classifier).eval()

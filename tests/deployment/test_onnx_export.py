@@ -267,6 +267,10 @@ def test_token_checkpoint_for_a_plain_model_is_refused(tmp_path):
     torch.save({'state_dict': model.state_dict()}, path)
     with pytest.raises(ExportError, match="'fan_tiny_8_p4_hybrid_token'"):
         load_for_export('fan_tiny_8_p4_hybrid', str(path))
+    with pytest.raises(ExportError, match='--opset 17 is not supported'):
+        export_onnx(model, str(tmp_path / 'x.onnx'), opset=17)
+    with pytest.raises(ExportError, match='--batch-size must be at least 1'):
+        export_onnx(model, str(tmp_path / 'x.onnx'), batch_size=0)
     with pytest.raises(ExportError, match='neither a FAN variant'):
         load_for_export('fan_nonexistent', str(path))
     with pytest.raises(ExportError, match='Checkpoint not found'):
