@@ -23,6 +23,9 @@ setup(
     python_requires='>=3.9',
     install_requires=read_requirements('requirements/runtime.txt') +
     ['mmcv>=2.0.0,<2.2.0'],
-    extras_require={'tests': read_requirements('requirements/tests.txt')},
+    extras_require={
+        'tests': read_requirements('requirements/tests.txt'),
+        'deploy': read_requirements('requirements/deploy.txt'),
+    },
     license='Apache-2.0',
 )
