@@ -19,10 +19,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from stl_mm.registry import METRICS
-from stl_mm.utils.imagecorruptions_compat import (ALL_CORRUPTIONS,
-                                                  COMMON_CORRUPTIONS,
-                                                  EXTRA_CORRUPTIONS,
-                                                  resolve_corruptions)
+from stl_mm.robustness.corruptions import (ALL_CORRUPTIONS,
+                                           COMMON_CORRUPTIONS,
+                                           EXTRA_CORRUPTIONS,
+                                           resolve_corruptions)
+from stl_mm.robustness.ood_subsets import subset_indices
+from stl_mm.robustness.report import PARTIAL_SUFFIX
 
 __all__ = ['ImageNetCMetric', 'OODSubsetMetric', 'ALEXNET_ERRORS',
            'PARTIAL_SUFFIX']
@@ -47,9 +49,6 @@ ALEXNET_ERRORS = {
     'pixelate': 0.717840,
     'jpeg_compression': 0.606500,
 }
-
-#: Appended to the name of every aggregate computed over an incomplete set.
-PARTIAL_SUFFIX = '_partial'
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -431,7 +430,6 @@ class OODSubsetMetric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         self.subset = subset
         if subset is not None:
-            from stl_mm.datasets.robustness import subset_indices
             fixed = subset_indices(subset)
             if indices is not None and list(indices) != fixed:
                 raise ValueError('Give subset or indices, not two different '
