@@ -6,7 +6,6 @@
 >>> result = inference_model(model, 'demo.jpg', topk=5)
 >>> result[0]['pred_class'], result[0]['token_labels'].shape  # (H/16, W/16)
 """
-import copy
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -16,64 +15,17 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
-from stl_mm.apis.model_zoo import VARIANT_CONFIGS, variant_config
+from stl_mm.models.backbones.fan import (check_state_matches,
+                                         to_classifier_format)
+from stl_mm.registry import MODELS
+from stl_mm.utils.checkpoint_reader import read_checkpoint
+from stl_mm.utils.setup_env import register_all_modules
+from .config import inference_model_cfg, load_model_config
 
 ImageInput = Union[str, np.ndarray]
 
 #: patch stride of FAN token grids
 TOKEN_STRIDE = 16
-_STL_TYPES = ('STLClassifier', 'stl_mm.STLClassifier')
-_STL_ONLY_KEYS = ('teacher', 'token_label', 'grid_check_size')
-
-
-def _load_config(model: Union[str, Config]) -> Config:
-    if isinstance(model, Config):
-        return copy.deepcopy(model)
-    if model in VARIANT_CONFIGS:
-        return Config.fromfile(str(variant_config(model)))
-    if osp.isfile(model):
-        return Config.fromfile(model)
-    raise ValueError(
-        f'"{model}" is neither an upstream FAN variant name '
-        f'({", ".join(sorted(VARIANT_CONFIGS))}) nor a config file.')
-
-
-def _inference_model_cfg(cfg: Config) -> dict:
-    """The model part of ``cfg`` ready to build for inference.
-
-    - The config-level ``data_preprocessor`` (mean/std/to_rgb) is merged in,
-      as the Runner and mmpretrain's own ``init_model`` do; without it the
-      images would not be normalised.
-    - An STL student (``STLClassifier``) is built as the plain
-      ``ImageClassifier`` it is at test time: no frozen teacher is built or
-      loaded, and its training-only batch mixing is dropped.
-    - ``init_cfg`` (initialisation from other weights) is dropped.
-    """
-    model_cfg = copy.deepcopy(cfg.model.to_dict() if hasattr(
-        cfg.model, 'to_dict') else dict(cfg.model))
-    model_cfg.pop('init_cfg', None)
-    preprocessor = model_cfg.get('data_preprocessor')
-    if preprocessor is None and cfg.get('data_preprocessor') is not None:
-        preprocessor = copy.deepcopy(dict(cfg.data_preprocessor))
-    if model_cfg.get('type') in _STL_TYPES:
-        model_cfg['type'] = 'ImageClassifier'
-        for key in _STL_ONLY_KEYS:
-            model_cfg.pop(key, None)
-        if preprocessor is not None:
-            preprocessor = {
-                k: v for k, v in dict(preprocessor).items()
-                if k not in ('type', 'mix', 'batch_augments', 'teacher_key',
-                             '_delete_')
-            }
-            preprocessor['type'] = 'ClsDataPreprocessor'
-    if preprocessor is not None:
-        preprocessor = dict(preprocessor)
-        preprocessor.pop('_delete_', None)
-        preprocessor.pop('batch_augments', None)  # training only
-        model_cfg['data_preprocessor'] = preprocessor
-    return model_cfg
-
-
 def _classes_from_config(cfg: Config) -> Optional[List[str]]:
     """Class names from the config's test dataset, if it names them."""
     try:
@@ -118,23 +70,6 @@ def _dataset_meta(cfg: Config, checkpoint_meta: Optional[dict],
     return meta
 
 
-def _read_checkpoint(checkpoint: str, prefer_ema: bool
-                     ) -> Tuple[dict, Optional[dict]]:
-    """Classifier-format weights and the checkpoint's ``meta`` (if any)."""
-    from stl_mm.models.utils import (extract_state_dict, load_fan_checkpoint,
-                                     to_classifier_format)
-    from stl_mm.utils.checkpoint import safe_load
-    if checkpoint.startswith(('http://', 'https://')):
-        return load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema), None
-    ckpt = safe_load(checkpoint, map_location='cpu')
-    if not isinstance(ckpt, dict):
-        raise TypeError(f'Checkpoint "{checkpoint}" holds a '
-                        f'{type(ckpt).__name__}, not a dict of weights.')
-    state, _ = extract_state_dict(ckpt, prefer_ema=prefer_ema)
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else None
-    return to_classifier_format(state), meta
-
-
 def init_model(model: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
@@ -159,21 +94,19 @@ def init_model(model: Union[str, Config],
         names when known (from the checkpoint, the config, or ImageNet's for
         1000 classes).
     """
-    from stl_mm.models.utils import check_state_matches
-    from stl_mm.registry import MODELS
-    from stl_mm.utils import register_all_modules
-
-    cfg = _load_config(model)
+    cfg = load_model_config(model)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     register_all_modules(init_default_scope=False)
     scope = cfg.get('default_scope', 'mmpretrain')
-    model_cfg = _inference_model_cfg(cfg)
+    model_cfg = inference_model_cfg(cfg)
     with DefaultScope.overwrite_default_scope(scope):
         classifier = MODELS.build(model_cfg)
     checkpoint_meta = None
     if checkpoint is not None:
-        state, checkpoint_meta = _read_checkpoint(checkpoint, prefer_ema)
+        contents = read_checkpoint(checkpoint, prefer_ema=prefer_ema)
+        state = to_classifier_format(contents.state_dict)
+        checkpoint_meta = contents.meta
         arch = model_cfg.get('backbone', {}).get('arch')
         check_state_matches(classifier.state_dict(), state,
                             arch if isinstance(arch, str) else None)
@@ -246,7 +179,7 @@ def preprocess(model: torch.nn.Module, images: Sequence[ImageInput]) -> list:
     return packed
 
 
-def _same_shape_chunks(packed: list, batch_size: int):
+def same_shape_chunks(packed: list, batch_size: int):
     """Consecutive runs of equally shaped inputs, at most ``batch_size``
     long (differently sized images are never padded into one batch)."""
     start = 0
@@ -276,6 +209,9 @@ def forward_packed(model: torch.nn.Module, packed: list):
     outputs = model.head(feats)
     samples = model.head.predict(feats, data['data_samples'])
     return inputs, outputs, samples
+
+
+_same_shape_chunks = same_shape_chunks  # old private name
 
 
 def token_logits_of(outputs) -> Optional[torch.Tensor]:
@@ -321,7 +257,7 @@ def inference_model(model: torch.nn.Module,
         raise ValueError(f'batch_size must be at least 1, got {batch_size}')
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     results = []
-    for _, chunk in _same_shape_chunks(preprocess(model, images),
+    for _, chunk in same_shape_chunks(preprocess(model, images),
                                        batch_size):
         inputs, outputs, samples = forward_packed(model, chunk)
         token_logits = token_logits_of(outputs)
