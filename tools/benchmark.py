@@ -88,15 +88,13 @@ def parse_args(argv=None):
 # building models and batches (worker side)
 # --------------------------------------------------------------------------
 def _load_cfg(name: str):
-    from mmengine.config import Config
-
-    from stl_mm.apis import VARIANT_CONFIGS, variant_config
-    if name in VARIANT_CONFIGS:
-        return Config.fromfile(str(variant_config(name)))
-    if os.path.isfile(name):
-        return Config.fromfile(name)
-    raise ValueError(f'{name!r} is neither a FAN variant name nor a config '
-                     f'file; variants: {", ".join(sorted(VARIANT_CONFIGS))}')
+    from stl_mm.apis.config import UnknownModelError, load_model_config
+    try:
+        return load_model_config(name)
+    except UnknownModelError as error:
+        raise ValueError(
+            f'{name!r} is neither a FAN variant name nor a config file; '
+            f'variants: {", ".join(error.choices)}') from None
 
 
 def _build(name: str, img_size: int, device: str):
@@ -140,31 +138,10 @@ def _build_stl(name: str, device: str, teacher_amp: str = None):
     from stl_mm.registry import MODELS
     from stl_mm.utils import register_all_modules
     register_all_modules(init_default_scope=False)
+    from stl_mm.apis.config import stl_student_model_cfg
     cfg = _load_cfg(name)
-    model_cfg = cfg.model.to_dict()
-    model_cfg.pop('init_cfg', None)
-    if model_cfg['type'] in ('STLClassifier', 'stl_mm.STLClassifier'):
-        model_cfg['teacher'] = dict(model_cfg['teacher'], checkpoint=None)
-    else:
-        # A token labeler config: its model is both the student's
-        # architecture and the teacher.
-        teacher = dict(model_cfg)
-        preprocessor = cfg.get('data_preprocessor') or {}
-        model_cfg.update(
-            type='stl_mm.STLClassifier',
-            head=dict(model_cfg['head'], mode='student'),
-            teacher=dict(config=teacher, checkpoint=None),
-            # as configs/_base_/datasets/imagenet_bs128_stl_224.py
-            data_preprocessor=dict(
-                type='stl_mm.STLDataPreprocessor',
-                num_classes=model_cfg['head'].get('num_classes', 1000),
-                mean=preprocessor.get('mean', [123.675, 116.28, 103.53]),
-                std=preprocessor.get('std', [58.395, 57.12, 57.375]),
-                to_rgb=preprocessor.get('to_rgb', True),
-                mix=dict(type='stl_mm.TokenMix')))
-    if teacher_amp is not None:
-        model_cfg['teacher']['amp'] = (None if teacher_amp == 'none' else
-                                       teacher_amp)
+    model_cfg = stl_student_model_cfg(cfg, teacher_checkpoint=None,
+                                      teacher_amp=teacher_amp or 'config')
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message=_NO_TEACHER_WARNING)
         with DefaultScope.overwrite_default_scope(
@@ -402,15 +379,16 @@ def format_table(results, args, threads, loads):
     return '\n'.join(lines)
 
 
-def main():
-    args = parse_args()
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.device is None:
         import torch
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.cpu_time and args.device != 'cpu':
         raise SystemExit('--cpu-time needs --device cpu')
     if args._worker:
-        return worker(args, *args._worker)
+        worker(args, *args._worker)
+        return 0
     names = [PEER] + [m for m in args.models if m != PEER]
     for name in names[1:]:  # fail before any worker starts
         try:
@@ -449,7 +427,10 @@ def main():
                            iters=args.iters,
                            repeat=args.repeat, load_average=loads,
                            results=results), f, indent=2)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    from stl_mm.utils.cli import friendly_errors
+    with friendly_errors():
+        sys.exit(main())

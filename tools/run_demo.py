@@ -12,7 +12,8 @@ time left):
 1. generate the embedded demo data (``tools/make_demo_data.py``: 4 shape
    classes, 64x64 images with object masks);
 2. write corrupted copies of its val split
-   (``tools/make_corrupted_dataset.py``);
+   (``stl_mm.robustness.corrupted_dataset``, as
+   ``tools/make_corrupted_dataset.py``);
 3. train the STL token labeler, phase 1 (``tools/train.py
    configs/stl/demo/fan_demo_token_labeler.py``);
 4. train the STL student, phase 2, with the phase-1 checkpoint (EMA weights)
@@ -20,9 +21,11 @@ time left):
 5. train a baseline student without token labels, same budget
    (``configs/stl/demo/fan_demo_baseline.py``);
 6. evaluate every model on the clean val split and on every corrupted copy
-   (``tools/test.py ... --cfg-options test_dataloader.dataset.data_root=...``);
-7. draw token-label figures (``stl_mm.visualization``) of val images with the
-   phase-1 teacher and with the STL student.
+   (``stl_mm.engine.run_test``, as ``tools/test.py ... --cfg-options
+   test_dataloader.dataset.data_root=...``);
+7. draw token-label figures (``stl_mm.apis.visualize_token_labels``, as
+   ``tools/visualize_token_labels.py``) of val images with the phase-1
+   teacher and with the STL student.
 
 It ends with a results table; everything lands in the work dir, with
 ``summary.json`` (configs, checkpoints, commands, per-stage wall time, all
@@ -32,8 +35,8 @@ metrics). A finished stage is skipped when run again with the same settings
 import argparse
 import contextlib
 import datetime
+import glob
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -44,9 +47,15 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from mmengine.config import Config
+
+from stl_mm.apis import init_model, visualize_token_labels
+from stl_mm.datasets.demo_data import make_demo_data
+from stl_mm.engine import run_test
+from stl_mm.robustness.corrupted_dataset import write_corrupted_dataset
+from stl_mm.utils.cli import friendly_errors
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:  # run from anywhere, without installing
-    sys.path.insert(0, REPO)
 
 CONFIGS = dict(
     token_labeler=osp.join(REPO, 'configs/stl/demo/fan_demo_token_labeler.py'),
@@ -191,16 +200,6 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (its ``main`` is then called
-    in this process)."""
-    spec = importlib.util.spec_from_file_location(
-        f'_stl_mm_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_command(cmd: List[str], log_prefix: str = '') -> None:
     """Run a tool in a subprocess, its output streamed to ours."""
     print(f'{log_prefix}$ {" ".join(cmd)}', flush=True)
@@ -299,7 +298,6 @@ class Demo:
 
     # -------------------------------------------------------------- stages
     def stage_data(self) -> None:
-        from stl_mm.datasets.demo_data import make_demo_data
         a = self.args
         result = make_demo_data(a.data_root, tasks=['cls'],
                                 num_classes=NUM_CLASSES,
@@ -333,7 +331,17 @@ class Demo:
                '--layout', 'imagefolder', '--corruptions', *a.corruptions,
                '--severities', *map(str, a.severities), '-j',
                str(a.workers)]
-        run_command(cmd)
+        print(f'$ {" ".join(cmd)}', flush=True)  # what this stage does
+        report = write_corrupted_dataset(
+            osp.join(self.cls_root, 'val'), self.corrupt_root,
+            a.corruptions, sorted(set(a.severities)), layout='imagefolder',
+            workers=a.workers, log=lambda line: print(line, flush=True))
+        if report.status:
+            raise RuntimeError(
+                'writing the corrupted copies failed: ' +
+                '; '.join((report.failed + report.unreadable)[:5]))
+        print(f'wrote {report.written} files in {report.seconds:.1f}s, '
+              f'kept {report.existing} existing.')
         self.summary['commands']['corrupt'] = ' '.join(cmd)
         write_json(stamp_file, stamp)
         return False
@@ -405,7 +413,6 @@ class Demo:
         return False
 
     def stage_evaluate(self) -> bool:
-        test_tool = load_tool('test')
         val_ann = osp.join(self.cls_root, 'meta', 'val.txt')
         cache_file = osp.join(self.work_dir, 'eval', 'results.json')
         cache = {} if self.args.force else (read_json(cache_file) or {})
@@ -436,20 +443,17 @@ class Demo:
                 how = 'cached'
             else:
                 skipped = False
-                argv = [CONFIGS[model], checkpoint, '--work-dir', work,
-                        '--out', osp.join(work, 'metrics.json'),
-                        '--cfg-options', *opts, 'log_level=WARNING',
-                        f'experiment_name=demo_{name.replace(":", "_")}_'
-                        f'{set_name}']
-                old_argv = sys.argv
-                sys.argv = ['tools/test.py', *argv]
+                cfg = Config.fromfile(CONFIGS[model])
+                cfg.merge_from_dict(_options(opts + ['log_level=WARNING']))
                 os.makedirs(work, exist_ok=True)
-                try:  # the runner's messages go to a file, results below
-                    with open(osp.join(work, 'test_stdout.log'), 'w') as log, \
-                            contextlib.redirect_stdout(log):
-                        metrics = test_tool.main()
-                finally:
-                    sys.argv = old_argv
+                # the runner's messages go to a file, results below
+                with open(osp.join(work, 'test_stdout.log'), 'w') as log, \
+                        contextlib.redirect_stdout(log):
+                    metrics = run_test(
+                        cfg, checkpoint, work_dir=work,
+                        experiment_name=f'demo_{name.replace(":", "_")}_'
+                        f'{set_name}')
+                write_json(osp.join(work, 'metrics.json'), metrics)
                 top1 = float(metrics['accuracy/top1'])
                 how = f'{time.time() - started:.1f} s'
             results[f'{name}/{set_name}'] = dict(key=key, top1=top1)
@@ -476,13 +480,6 @@ class Demo:
         return metrics
 
     def stage_visualize(self) -> bool:
-        import glob
-        from stl_mm.apis import init_model
-        from stl_mm.visualization import (draw_confidence_histogram,
-                                          draw_token_label_figure,
-                                          token_label_records,
-                                          token_label_stats)
-        import numpy as np
         out_dir = osp.join(self.work_dir, 'token_labels')
         classes = sorted(os.listdir(osp.join(self.cls_root, 'val')))
         val_images = sorted(glob.glob(osp.join(self.cls_root, 'val', '*',
@@ -500,31 +497,17 @@ class Demo:
         for model_name in ('token_labeler', 'stl_student'):
             model = init_model(CONFIGS[model_name],
                                self.summary['checkpoints'][model_name])
-            records = token_label_records(model, val_images, tau=1.0,
-                                          seed=0)
-            stats = token_label_stats(records)
-            names = (model.dataset_meta or {}).get('classes')
-            by_path = {r['img_path']: r for r in records}
-            all_scores = np.concatenate(
-                [r['token_scores'].ravel() for r in records])
             title = MODEL_TITLES[model_name]
-            figures = []
-            for path in chosen:
-                stem = f'{osp.basename(osp.dirname(path))}_' \
-                    f'{osp.splitext(osp.basename(path))[0]}'
-                figures.append(draw_token_label_figure(
-                    by_path[path], all_scores, names,
-                    osp.join(out_dir, f'{model_name}_{stem}.png'),
-                    tau=1.0, title=title))
-            histogram = draw_confidence_histogram(
-                records, osp.join(out_dir,
-                                  f'{model_name}_confidence_histogram.png'),
-                title=f'{title}: token confidences, {len(records)} val '
-                'images')
-            self.summary['token_labels'][model_name] = dict(
-                figures=figures, histogram=histogram, stats=stats)
-            print(f'  {MODEL_TITLES[model_name]}: {describe_stats(stats)}')
-            for path in figures + [histogram]:
+            # statistics and histogram over all val images, figures of the
+            # chosen ones
+            result = visualize_token_labels(
+                model, val_images, out_dir, tau=1.0, seed=0,
+                prefix=f'{model_name}_', title=title, draw=chosen,
+                histogram_title=f'{title}: token confidences, '
+                f'{len(val_images)} val images')
+            self.summary['token_labels'][model_name] = result
+            print(f'  {title}: {describe_stats(result["stats"])}')
+            for path in result['figures'] + [result['histogram']]:
                 print(f'    wrote {path}')
         return False
 
@@ -593,6 +576,15 @@ class Demo:
         return '\n'.join(lines)
 
 
+def _options(pairs: List[str]) -> dict:
+    """``key=value`` strings -> a dict for ``Config.merge_from_dict``
+    (values parsed as ``--cfg-options`` parses them)."""
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *pairs]).cfg_options
+
+
 def describe_stats(stats: dict) -> str:
     text = (f'mean token confidence {stats["mean_confidence"]:.2f}; '
             f'Gumbel sample = arg-max for '
@@ -607,15 +599,17 @@ def describe_stats(stats: dict) -> str:
     return text
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> int:
     global THREADS
     args = parse_args(argv)
     THREADS = args.threads
     if THREADS:
         import torch
         torch.set_num_threads(THREADS)
-    return Demo(args).run()
+    Demo(args).run()
+    return 0
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    with friendly_errors():
+        sys.exit(main())

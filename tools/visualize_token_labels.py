@@ -19,6 +19,7 @@ import json
 import os.path as osp
 import sys
 
+from stl_mm.apis import init_model, visualize_token_labels
 from stl_mm.utils.cli import friendly_errors
 
 
@@ -54,13 +55,11 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> int:
     args = parse_args(argv)
     for image in args.images:
         if not osp.isfile(image):
             raise FileNotFoundError(f'Image not found: "{image}"')
-    from stl_mm.apis import init_model
-    from stl_mm.visualization import visualize_token_labels
     model = init_model(args.config, args.checkpoint, device=args.device,
                        prefer_ema=not args.raw_weights)
     result = visualize_token_labels(
@@ -86,9 +85,9 @@ def main(argv=None) -> dict:
         line += (f'; background tokens: mean confidence '
                  f'{stats["background_mean_confidence"]:.3f}')
     print(line)
-    return result
+    return 0
 
 
 if __name__ == '__main__':
     with friendly_errors():
-        main(sys.argv[1:])
+        sys.exit(main())
