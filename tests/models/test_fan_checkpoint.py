@@ -2,34 +2,25 @@
 variant detection, Pretrained init and tools/convert_official_checkpoint.py.
 """
 import argparse
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from stl_mm.apis.convert import convert_fan_checkpoint
 from stl_mm.models.backbones import FAN
 from stl_mm.models.utils import (check_state_matches, classifier_to_upstream,
                                  find_matching_arch, load_fan_checkpoint,
                                  upstream_to_classifier)
+from stl_mm.testing import FIXTURES, NO_FIXTURES, run_tool, synth_state_dict
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / 'shared/fixtures/official'
-NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 
 TINY = dict(embed_dims=32, depth=2, num_heads=2, stem='hybrid',
             hybrid_depths=[1, 1], dense_index=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _upstream_state(arch=TINY, seed=0, aux=True, num_classes=5):
@@ -232,23 +223,10 @@ def test_pretrained_init_wrong_variant_fails(tmp_path):
 # ---------------------------------------------------------------------------
 # tools/convert_official_checkpoint.py end to end
 # ---------------------------------------------------------------------------
-def _converter():
-    spec = importlib.util.spec_from_file_location(
-        '_convert_fan', REPO / 'tools/convert_official_checkpoint.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
 def test_convert_tool_end_to_end(tmp_path, capsys):
     fixture = json.loads((FIXTURES / 'fan_tiny_12_p16_224.json').read_text())
     probe = fixture['probes'][0]
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
     ema = {k: v.float() if v.is_floating_point() else v
            for k, v in synth_state_dict(fixture['keys'],
                                         probe['seed']).items()}
@@ -257,8 +235,7 @@ def test_convert_tool_end_to_end(tmp_path, capsys):
     src, dst = tmp_path / 'fan_tiny.pth.tar', tmp_path / 'fan_tiny_mm.pth'
     _timm_file(src, ema, raw, arch=fixture['variant'])
 
-    tool = _converter()
-    assert tool.main([str(src), str(dst)]) == 0
+    convert_fan_checkpoint(str(src), str(dst))
     out = torch.load(dst, weights_only=True)
     assert out['meta']['arch'] == 'fan_tiny_12_p16_224'
     assert out['meta']['ema'] is True
@@ -278,25 +255,31 @@ def test_convert_tool_end_to_end(tmp_path, capsys):
     assert np.abs(logits.numpy() - ref).max() < 1e-4
 
     # raw weights on request
-    assert tool.main([str(src), str(dst), '--no-ema']) == 0
+    convert_fan_checkpoint(str(src), str(dst), ema=False)
     out = torch.load(dst, weights_only=True)
     assert out['meta']['ema'] is False
     assert torch.equal(out['state_dict']['backbone.cls_token'],
                        raw['cls_token'])
 
-    # an explicit, wrong --arch is refused naming the right one
-    capsys.readouterr()
-    assert tool.main([str(src), str(tmp_path / 'x.pth'), '--arch',
-                      'fan_small_12_p16_224']) == 1
-    err = capsys.readouterr().err
-    assert "arch='fan_tiny_12_p16_224'" in err
+    # an explicit, wrong --arch is refused naming the right one (the tool:
+    # the message and exit status 1)
+    with pytest.raises(ValueError, match="arch='fan_tiny_12_p16_224'"):
+        convert_fan_checkpoint(str(src), str(tmp_path / 'x.pth'),
+                               arch='fan_small_12_p16_224')
+    assert not (tmp_path / 'x.pth').exists()
+    out = run_tool(['tools/convert_official_checkpoint.py', str(src),
+                    str(tmp_path / 'x.pth'), '--arch',
+                    'fan_small_12_p16_224'], check=False)
+    assert out.returncode == 1
+    assert "arch='fan_tiny_12_p16_224'" in out.stderr
     assert not (tmp_path / 'x.pth').exists()
 
 
 def test_convert_tool_rejects_non_fan(tmp_path, capsys):
     src = tmp_path / 'other.pth'
     torch.save({'state_dict': _upstream_state()}, src)  # custom size
-    assert _converter().main([str(src), str(tmp_path / 'o.pth')]) == 1
-    err = capsys.readouterr().err
+    with pytest.raises(ValueError) as error:
+        convert_fan_checkpoint(str(src), str(tmp_path / 'o.pth'))
+    err = str(error.value)
     assert 'No upstream FAN variant fits' in err
     assert 'closest variant' in err
