@@ -214,6 +214,24 @@ def forward_packed(model: torch.nn.Module, packed: list):
 _same_shape_chunks = same_shape_chunks  # old private name
 
 
+def token_maps(token_logits: torch.Tensor, grid: Tuple[int, int],
+               with_probs: bool = True) -> dict:
+    """Token labels of one image from its ``(N, K)`` token logits on its
+    ``(h, w)`` token grid (``N = h * w``, row-major).
+
+    Returns numpy arrays: ``token_labels`` (h, w) the arg-max class of each
+    token, ``token_scores`` (h, w) its softmax probability and, with
+    ``with_probs``, ``token_probs`` (h, w, K) the float32 softmax.
+    """
+    probs = token_logits.float().softmax(-1)
+    scores, labels = probs.max(-1)
+    maps = dict(token_labels=labels.reshape(grid).cpu().numpy(),
+                token_scores=scores.reshape(grid).cpu().numpy())
+    if with_probs:
+        maps['token_probs'] = probs.reshape(*grid, -1).cpu().numpy()
+    return maps
+
+
 def token_logits_of(outputs) -> Optional[torch.Tensor]:
     """The ``(B, N, K)`` token logits of a head output, or None."""
     if (isinstance(outputs, (tuple, list)) and len(outputs) == 2
@@ -280,14 +298,7 @@ def inference_model(model: torch.nn.Module,
                 ]
                 result['pred_class'] = result['topk_classes'][0]
             if token_logits is not None:
-                probs = token_logits[i].float().softmax(-1)
-                token_scores, token_labels = probs.max(-1)
-                result['token_labels'] = token_labels.reshape(
-                    grid).cpu().numpy()
-                result['token_scores'] = token_scores.reshape(
-                    grid).cpu().numpy()
-                if return_token_probs:
-                    result['token_probs'] = probs.reshape(
-                        *grid, -1).cpu().numpy()
+                result.update(token_maps(token_logits[i], grid,
+                                         with_probs=return_token_probs))
             results.append(result)
     return results

@@ -30,7 +30,7 @@ from stl_mm.models.utils.token_labels import gumbel_softmax
 from stl_mm.visualization.token_labels import (draw_confidence_histogram,
                                                draw_token_label_figure)
 from .inference import (forward_packed, preprocess, same_shape_chunks,
-                        token_grid, token_logits_of)
+                        token_grid, token_logits_of, token_maps)
 
 __all__ = [
     'NotATokenModelError', 'token_label_records', 'token_label_stats',
@@ -133,7 +133,6 @@ def token_label_records(model: torch.nn.Module,
         h, w = token_grid(token_logits.shape[1], inputs.shape[-2],
                           inputs.shape[-1])
         logits = token_logits.detach().float().cpu()
-        probs = logits.softmax(-1)
         sample = gumbel_softmax(logits, tau=tau, hard=True,
                                 generator=generator).argmax(-1)
         for i, packed in enumerate(chunk):
@@ -145,7 +144,6 @@ def token_label_records(model: torch.nn.Module,
             share = None
             if mask is not None:
                 share = _token_share(mask, h, w)
-            score, label = probs[i].max(-1)
             gt_label = None
             if img_path is not None and classes:
                 folder = osp.basename(osp.dirname(img_path))
@@ -157,9 +155,7 @@ def token_label_records(model: torch.nn.Module,
                 pred_label=int(samples[i].pred_label),
                 pred_score=float(samples[i].pred_score.max()),
                 gt_label=gt_label,
-                token_probs=probs[i].reshape(h, w, -1).numpy(),
-                token_labels=label.reshape(h, w).numpy(),
-                token_scores=score.reshape(h, w).numpy(),
+                **token_maps(logits[i], (h, w)),
                 gumbel_labels=sample[i].reshape(h, w).numpy(),
                 mask=mask,
                 token_object_share=share))
