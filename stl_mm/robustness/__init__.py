@@ -2,6 +2,7 @@
 
 - :mod:`.corruptions`: the ImageNet-C corruption vocabulary, the fixed
   ``imagecorruptions`` functions and per-image seeding;
+- :mod:`.imagenet_c`: CE/mCE arithmetic (AlexNet-normalised errors);
 - :mod:`.ood_subsets`: the ImageNet-A/-R class subsets;
 - :mod:`.corrupted_dataset`: writing -C copies of a dataset;
 - :mod:`.sweep`: bookkeeping of segmentation/detection -C sweeps;
