@@ -20,6 +20,7 @@ import os.path as osp
 import sys
 
 from stl_mm.apis import init_model, visualize_token_labels
+from stl_mm.apis.token_labels import describe_token_label_stats
 from stl_mm.utils.cli import friendly_errors
 
 
@@ -73,18 +74,7 @@ def main(argv=None) -> int:
     for path in result['figures']:
         print(f'wrote {path}')
     print(f'wrote {result["histogram"]}')
-    stats = result['stats']
-    line = (f'{stats["num_tokens"]} tokens of {stats["num_images"]} images: '
-            f'mean confidence {stats["mean_confidence"]:.3f}, Gumbel sample '
-            f'= arg-max for {100 * stats["gumbel_keeps_argmax"]:.1f} %')
-    if 'object_tokens' in stats:
-        line += (f'; object tokens: {100 * stats["object_image_class"]:.1f}'
-                 f' % labelled with the image class, mean confidence '
-                 f'{stats["object_mean_confidence"]:.3f}')
-    if 'background_tokens' in stats:
-        line += (f'; background tokens: mean confidence '
-                 f'{stats["background_mean_confidence"]:.3f}')
-    print(line)
+    print(describe_token_label_stats(result['stats']))
     return 0
 
 

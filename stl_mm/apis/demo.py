@@ -31,9 +31,10 @@ from stl_mm.engine import run_test
 from stl_mm.robustness.corrupted_dataset import write_corrupted_dataset
 from .inference import init_model
 from .model_zoo import CONFIG_ROOT
-from .token_labels import visualize_token_labels
+from .token_labels import (describe_token_label_stats,
+                           visualize_token_labels)
 
-__all__ = ['Demo', 'DEFAULTS', 'QUICK', 'CONFIGS', 'describe_stats']
+__all__ = ['Demo', 'DEFAULTS', 'QUICK', 'CONFIGS']
 
 REPO = str(CONFIG_ROOT.parent)
 
@@ -428,7 +429,7 @@ class Demo:
                 histogram_title=f'{title}: token confidences, '
                 f'{len(val_images)} val images')
             self.summary['token_labels'][model_name] = result
-            print(f'  {title}: {describe_stats(result["stats"])}')
+            print(f'  {title}: {describe_token_label_stats(result["stats"])}')
             for path in result['figures'] + [result['histogram']]:
                 print(f'    wrote {path}')
         return False
@@ -494,7 +495,7 @@ class Demo:
                       'area is >= 50 % object / has no object pixel):']
             for name, info in stats.items():
                 lines.append(f'  {MODEL_TITLES[name]}: '
-                             f'{describe_stats(info["stats"])}')
+                             f'{describe_token_label_stats(info["stats"])}')
         return '\n'.join(lines)
 
 
@@ -505,17 +506,3 @@ def _options(pairs: List[str]) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(['--cfg-options', *pairs]).cfg_options
-
-
-def describe_stats(stats: dict) -> str:
-    text = (f'mean token confidence {stats["mean_confidence"]:.2f}; '
-            f'Gumbel sample = arg-max for '
-            f'{100 * stats["gumbel_keeps_argmax"]:.0f} % of tokens')
-    if 'object_tokens' in stats:
-        text += (f'; object tokens: {100 * stats["object_image_class"]:.0f}'
-                 f' % labelled with the image class, confidence '
-                 f'{stats["object_mean_confidence"]:.2f}')
-    if 'background_tokens' in stats:
-        text += (f'; background tokens: confidence '
-                 f'{stats["background_mean_confidence"]:.2f}')
-    return text

@@ -34,7 +34,7 @@ from .inference import (forward_packed, preprocess, same_shape_chunks,
 
 __all__ = [
     'NotATokenModelError', 'token_label_records', 'token_label_stats',
-    'visualize_token_labels', 'find_demo_mask'
+    'visualize_token_labels', 'find_demo_mask', 'describe_token_label_stats'
 ]
 
 
@@ -215,6 +215,21 @@ def token_label_stats(records: Sequence[dict], object_min: float = 0.5,
         stats[f'{name}_mean_confidence'] = float(conf.mean())
         stats[f'{name}_image_class'] = float(hits.mean())
     return stats
+
+
+def describe_token_label_stats(stats: Dict[str, float]) -> str:
+    """One line of text for the numbers of :func:`token_label_stats`."""
+    line = (f'{stats["num_tokens"]} tokens of {stats["num_images"]} images: '
+            f'mean confidence {stats["mean_confidence"]:.3f}, Gumbel sample '
+            f'= arg-max for {100 * stats["gumbel_keeps_argmax"]:.1f} %')
+    if 'object_tokens' in stats:
+        line += (f'; object tokens: {100 * stats["object_image_class"]:.1f}'
+                 f' % labelled with the image class, mean confidence '
+                 f'{stats["object_mean_confidence"]:.3f}')
+    if 'background_tokens' in stats:
+        line += (f'; background tokens: mean confidence '
+                 f'{stats["background_mean_confidence"]:.3f}')
+    return line
 
 
 def visualize_token_labels(model: torch.nn.Module,
