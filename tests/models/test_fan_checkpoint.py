@@ -106,6 +106,55 @@ def test_legacy_fused_qkv_and_pos_embeder():
     _assert_same(upstream_to_classifier(legacy), state)
 
 
+def test_legacy_keys_load_through_the_pre_hook():
+    """Old spellings load straight into the model (load_state_dict pre-hook
+    next to FAN), also nested in a classifier under ``backbone.``."""
+    torch.manual_seed(0)
+    model = FAN(TINY)
+    state = {k: v + 1 for k, v in model.state_dict().items()}
+    legacy = {}
+    for k, v in state.items():
+        if k.startswith('pos_embed.'):
+            k = 'pos_embeder.' + k[len('pos_embed.'):]
+        legacy[k] = v
+    for i in range(2):
+        for kind in ('weight', 'bias'):
+            parts = [legacy.pop(f'cls_attn_blocks.{i}.attn.{n}.{kind}')
+                     for n in 'qkv']
+            legacy[f'cls_attn_blocks.{i}.attn.qkv.{kind}'] = torch.cat(parts)
+    model.load_state_dict(legacy, strict=True)
+    assert all(torch.equal(model.state_dict()[k], v)
+               for k, v in state.items())
+
+    wrapper = torch.nn.Module()
+    wrapper.backbone = FAN(TINY)
+    wrapper.load_state_dict({'backbone.' + k: v for k, v in legacy.items()},
+                            strict=True)
+    assert all(torch.equal(wrapper.backbone.state_dict()[k], v)
+               for k, v in state.items())
+
+
+def test_read_checkpoint_reports_entry_meta_and_ema(tmp_path):
+    from stl_mm.utils.checkpoint_reader import read_checkpoint
+    ema = _upstream_state(seed=0)
+    raw = {k: v * 0 for k, v in ema.items()}
+    path = tmp_path / 'timm.pth.tar'
+    _timm_file(path, ema, raw)
+    got = read_checkpoint(str(path))
+    assert got.which == 'state_dict_ema' and got.used_ema
+    assert got.meta is None
+    assert all(k.startswith('module.') for k in got.state_dict)
+    got = read_checkpoint(str(path), prefer_ema=False)
+    assert got.which == 'state_dict' and not got.used_ema
+    ours = tmp_path / 'ours.pth'
+    torch.save({'meta': {'epoch': 1}, 'state_dict': ema}, ours)
+    got = read_checkpoint(str(ours))
+    assert got.meta == {'epoch': 1} and got.which == 'state_dict'
+    torch.save([1, 2], tmp_path / 'list.pth')
+    with pytest.raises(TypeError, match='not a dict of weights'):
+        read_checkpoint(str(tmp_path / 'list.pth'))
+
+
 def test_mmengine_ema_hook_checkpoint(tmp_path):
     ema = upstream_to_classifier(_upstream_state(seed=0))
     raw = {k: v + 1 for k, v in ema.items()}
