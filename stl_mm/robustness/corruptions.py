@@ -53,7 +53,7 @@ import numpy as np
 __all__ = [
     'COMMON_CORRUPTIONS', 'EXTRA_CORRUPTIONS', 'ALL_CORRUPTIONS',
     'resolve_corruptions', 'load_imagecorruptions', 'get_corruption_function',
-    'corrupt', 'numpy_seed', 'corruption_seed'
+    'corrupt', 'numpy_seed', 'corruption_seed', 'patched_functions'
 ]
 
 #: The 15 corruptions of ImageNet-C that enter mCE, in the package's order.

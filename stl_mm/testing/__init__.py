@@ -20,8 +20,11 @@ __all__ = [
 #: the source checkout (configs/, tools/ and tests/ are next to stl_mm/)
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / 'shared'
-#: upstream key lists, parameter counts and reference outputs
-FIXTURES = SHARED / 'fixtures' / 'official'
+#: upstream key lists, parameter counts and reference outputs (the
+#: environment variable STL_MM_FIXTURES points elsewhere, e.g. from a git
+#: worktree)
+FIXTURES = Path(os.environ.get('STL_MM_FIXTURES',
+                               SHARED / 'fixtures' / 'official'))
 NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 DEMO_CLS_CONFIG = REPO / 'configs/demo/fan_tiny-custom_1xb16-8e_demo-64px.py'
 
