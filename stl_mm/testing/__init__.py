@@ -36,6 +36,11 @@ def run_tool(args, timeout=900, env=None, check=True):
         sys.executable, *args]
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
     full_env.update(env or {})
+    # the tools of this checkout import this checkout's package, also when
+    # a test puts its own folder on PYTHONPATH
+    full_env['PYTHONPATH'] = os.pathsep.join(
+        [str(REPO)] + ([full_env['PYTHONPATH']]
+                       if full_env.get('PYTHONPATH') else []))
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
                          timeout=timeout, env=full_env)
     if check and out.returncode != 0:
