@@ -1,38 +1,13 @@
-"""Shared fixtures: generated demo data on disk, paths, tiny configs."""
-import os
-import socket
-import subprocess
-import sys
+"""Shared fixtures: generated demo data on disk, one torch thread.
+
+The helpers they use (paths, running tools, cfg-options) are in
+:mod:`stl_mm.testing`; test modules import them from there.
+"""
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-FIXTURES = SHARED / 'fixtures' / 'official'
-DEMO_CLS_CONFIG = REPO / 'configs/demo/fan_tiny-custom_1xb16-8e_demo-64px.py'
-
-
-def run_tool(args, timeout=900, env=None, check=True):
-    """Run ``python tools/<script> ...`` (or a shell script) from the repo
-    root; return the CompletedProcess."""
-    cmd = ['bash', *args] if args[0].endswith('.sh') else [
-        sys.executable, *args]
-    full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
-    full_env.update(env or {})
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                         timeout=timeout, env=full_env)
-    if check and out.returncode != 0:
-        raise AssertionError(
-            f'{" ".join(map(str, cmd))} failed ({out.returncode}):\n'
-            f'{out.stdout[-4000:]}\n{out.stderr[-6000:]}')
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from stl_mm.testing import run_tool, torch_threads
 
 
 @pytest.fixture(scope='session')
@@ -45,13 +20,8 @@ def demo_root(tmp_path_factory) -> Path:
     return root
 
 
-def demo_data_opts(demo_root, split_root='cls'):
-    """--cfg-options that point a demo config at generated data and keep the
-    data loading in the main process (fast start, 2-core machines)."""
-    root = Path(demo_root) / split_root
-    opts = []
-    for loader in ('train', 'val', 'test'):
-        opts += [f'{loader}_dataloader.dataset.data_root={root}',
-                 f'{loader}_dataloader.num_workers=0',
-                 f'{loader}_dataloader.persistent_workers=False']
-    return opts
+@pytest.fixture
+def one_thread():
+    """The test runs with one torch thread (2-core CI machines)."""
+    with torch_threads(1):
+        yield

@@ -13,19 +13,11 @@ against ``--arch``; a file that fits no variant is refused with the keys
 that do not fit.
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
-import torch
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from stl_mm.models.backbones import FAN  # noqa: E402
-from stl_mm.models.utils.fan_checkpoint import (  # noqa: E402
-    BACKBONE_PREFIX, check_state_matches, extract_state_dict,
-    find_matching_arch, nearest_arch, to_classifier_format)
-from stl_mm.utils.checkpoint import safe_load  # noqa: E402
+from stl_mm.apis.convert import convert_fan_checkpoint
+from stl_mm.models.backbones import FAN
+from stl_mm.utils.cli import friendly_errors
 
 
 def parse_args(argv=None):
@@ -46,51 +38,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def convert(src: str, dst: str, arch: str = None, ema: bool = True,
-            trusted: bool = None) -> dict:
-    ckpt = safe_load(src, map_location='cpu', trusted=trusted)
-    raw, which = extract_state_dict(ckpt, prefer_ema=ema)
-    state = to_classifier_format(raw)
-    # mmengine EMAHook files keep the averaged weights in 'state_dict'
-    used_ema = which == 'state_dict_ema' or (
-        which == 'state_dict' and 'ema_state_dict' in ckpt)
-    if not any(k.startswith(BACKBONE_PREFIX) for k in state):
-        raise ValueError(f'{src}: no FAN weights found (entry {which!r}).')
-    detected = find_matching_arch(state)
-    if arch is None:
-        if detected is None:
-            # report the keys that do not fit the closest variant
-            closest, _ = nearest_arch(state)
-            check_state_matches(_meta_state(closest), state,
-                                f'{closest} (the closest variant)')
-        arch = detected
-    else:
-        check_state_matches(_meta_state(arch), state, arch)
-        has_aux = any(k.startswith('head.aux_fc.') for k in state)
-        if has_aux != arch.endswith('_token') and detected is not None:
-            print(f'note: the file {"has" if has_aux else "lacks"} an aux '
-                  f"head; its closest name is '{detected}'", file=sys.stderr)
-    out = {
-        'meta': {'arch': arch, 'source': osp.abspath(src), 'ema': used_ema,
-                 'source_entry': which},
-        'state_dict': state,
-    }
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(out, dst)
-    return out
-
-
-def _meta_state(arch: str) -> dict:
-    with torch.device('meta'):
-        return FAN(arch).state_dict()
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        out = convert(args.src, args.dst, args.arch, ema=not args.no_ema,
-                      trusted=True if args.trusted else None)
-    except (ValueError, FileNotFoundError) as error:
+        out = convert_fan_checkpoint(
+            args.src, args.dst, args.arch, ema=not args.no_ema,
+            trusted=True if args.trusted else None)
+    except (ValueError, FileNotFoundError) as error:  # exit status 1
         print(f'error: {error}', file=sys.stderr)
         return 2
     meta = out['meta']
@@ -101,4 +55,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    with friendly_errors():
+        sys.exit(main())

@@ -6,25 +6,66 @@
         [--img-size S] [--scene-train N] [--scene-val M]
         [--scene-size H W] [--seed S] [--force]
 
-A thin command line over :mod:`stl_mm.datasets.demo_data`. The module is
-loaded from its file so that the generator needs only numpy and Pillow and
-does not pay for importing torch and mmengine through ``stl_mm``.
+A thin command line over :func:`stl_mm.datasets.demo_data.make_demo_data`.
 """
-import importlib.util
-import os.path as osp
+import argparse
 import sys
+from typing import Optional, Sequence
 
-_MODULE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'stl_mm',
-                   'datasets', 'demo_data.py')
+from stl_mm.datasets.demo_data import (TASKS, cityscapes_mapping_table,
+                                       make_demo_data)
+from stl_mm.utils.cli import friendly_errors
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location('_stl_mm_demo_data',
-                                                  _MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Write small deterministic synthetic datasets: '
+        'ImageNet-style classification with object masks (cls), '
+        'Cityscapes-format segmentation (seg) and COCO-format '
+        'detection/instance segmentation (det).',
+        epilog='Cityscapes mapping of the scene regions:\n' +
+        cityscapes_mapping_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('out_dir', help='output folder')
+    parser.add_argument('--tasks', nargs='+', choices=TASKS, default=['cls'],
+                        help='datasets to write (default: cls)')
+    parser.add_argument('--num-classes', type=int, default=4,
+                        help='classification classes (2-64; the seg/det '
+                        'scenes use the first min(K, 8) shapes)')
+    parser.add_argument('--train-per-class', type=int, default=32)
+    parser.add_argument('--val-per-class', type=int, default=8)
+    parser.add_argument('--img-size', type=int, default=64,
+                        help='classification image side, a multiple of 16')
+    parser.add_argument('--scene-train', type=int, default=16,
+                        help='seg/det training scenes')
+    parser.add_argument('--scene-val', type=int, default=4,
+                        help='seg/det validation scenes')
+    parser.add_argument('--scene-size', type=int, nargs=2, default=[128, 256],
+                        metavar=('H', 'W'),
+                        help='seg/det scene size, multiples of 32')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true',
+                        help='regenerate even if the output is up to date')
+    args = parser.parse_args(argv)
+    args._parser = parser
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        make_demo_data(args.out_dir, tasks=args.tasks,
+                       num_classes=args.num_classes,
+                       train_per_class=args.train_per_class,
+                       val_per_class=args.val_per_class,
+                       img_size=args.img_size, scene_train=args.scene_train,
+                       scene_val=args.scene_val, scene_size=args.scene_size,
+                       seed=args.seed, force=args.force)
+    except (ValueError, FileExistsError) as e:
+        args._parser.error(str(e))
+    return 0
 
 
 if __name__ == '__main__':
-    sys.exit(_load_generator().main())
+    with friendly_errors():
+        sys.exit(main())

@@ -3,6 +3,7 @@ detection: the config's ``default_scope`` decides which library runs it)."""
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -15,7 +16,7 @@ from stl_mm.utils.cli import friendly_errors
 from stl_mm.utils.config_options import check_cfg_options
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -51,7 +52,7 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -91,8 +92,8 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
-def main():
-    args = parse_args()
+def main(argv=None) -> int:
+    args = parse_args(argv)
     cfg = prepare_training(merge_args(load_config(args.config), args))
     init_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
@@ -100,8 +101,9 @@ def main():
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    return 0
 
 
 if __name__ == '__main__':
     with friendly_errors():
-        main()
+        sys.exit(main())

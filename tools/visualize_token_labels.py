@@ -19,6 +19,8 @@ import json
 import os.path as osp
 import sys
 
+from stl_mm.apis import init_model, visualize_token_labels
+from stl_mm.apis.token_labels import describe_token_label_stats
 from stl_mm.utils.cli import friendly_errors
 
 
@@ -54,13 +56,11 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> int:
     args = parse_args(argv)
     for image in args.images:
         if not osp.isfile(image):
             raise FileNotFoundError(f'Image not found: "{image}"')
-    from stl_mm.apis import init_model
-    from stl_mm.visualization import visualize_token_labels
     model = init_model(args.config, args.checkpoint, device=args.device,
                        prefer_ema=not args.raw_weights)
     result = visualize_token_labels(
@@ -74,21 +74,10 @@ def main(argv=None) -> dict:
     for path in result['figures']:
         print(f'wrote {path}')
     print(f'wrote {result["histogram"]}')
-    stats = result['stats']
-    line = (f'{stats["num_tokens"]} tokens of {stats["num_images"]} images: '
-            f'mean confidence {stats["mean_confidence"]:.3f}, Gumbel sample '
-            f'= arg-max for {100 * stats["gumbel_keeps_argmax"]:.1f} %')
-    if 'object_tokens' in stats:
-        line += (f'; object tokens: {100 * stats["object_image_class"]:.1f}'
-                 f' % labelled with the image class, mean confidence '
-                 f'{stats["object_mean_confidence"]:.3f}')
-    if 'background_tokens' in stats:
-        line += (f'; background tokens: mean confidence '
-                 f'{stats["background_mean_confidence"]:.3f}')
-    print(line)
-    return result
+    print(describe_token_label_stats(result['stats']))
+    return 0
 
 
 if __name__ == '__main__':
     with friendly_errors():
-        main(sys.argv[1:])
+        sys.exit(main())

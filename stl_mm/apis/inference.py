@@ -6,7 +6,6 @@
 >>> result = inference_model(model, 'demo.jpg', topk=5)
 >>> result[0]['pred_class'], result[0]['token_labels'].shape  # (H/16, W/16)
 """
-import copy
 import logging
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
@@ -17,64 +16,17 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
-from stl_mm.apis.model_zoo import VARIANT_CONFIGS, variant_config
+from stl_mm.models.backbones.fan import (check_state_matches,
+                                         to_classifier_format)
+from stl_mm.registry import MODELS
+from stl_mm.utils.checkpoint_reader import read_checkpoint
+from stl_mm.utils.setup_env import register_all_modules
+from .config import inference_model_cfg, load_model_config
 
 ImageInput = Union[str, np.ndarray]
 
 #: patch stride of FAN token grids
 TOKEN_STRIDE = 16
-_STL_TYPES = ('STLClassifier', 'stl_mm.STLClassifier')
-_STL_ONLY_KEYS = ('teacher', 'token_label', 'grid_check_size')
-
-
-def _load_config(model: Union[str, Config]) -> Config:
-    if isinstance(model, Config):
-        return copy.deepcopy(model)
-    if model in VARIANT_CONFIGS:
-        return Config.fromfile(str(variant_config(model)))
-    if osp.isfile(model):
-        return Config.fromfile(model)
-    raise ValueError(
-        f'"{model}" is neither an upstream FAN variant name '
-        f'({", ".join(sorted(VARIANT_CONFIGS))}) nor a config file.')
-
-
-def _inference_model_cfg(cfg: Config) -> dict:
-    """The model part of ``cfg`` ready to build for inference.
-
-    - The config-level ``data_preprocessor`` (mean/std/to_rgb) is merged in,
-      as the Runner and mmpretrain's own ``init_model`` do; without it the
-      images would not be normalised.
-    - An STL student (``STLClassifier``) is built as the plain
-      ``ImageClassifier`` it is at test time: no frozen teacher is built or
-      loaded, and its training-only batch mixing is dropped.
-    - ``init_cfg`` (initialisation from other weights) is dropped.
-    """
-    model_cfg = copy.deepcopy(cfg.model.to_dict() if hasattr(
-        cfg.model, 'to_dict') else dict(cfg.model))
-    model_cfg.pop('init_cfg', None)
-    preprocessor = model_cfg.get('data_preprocessor')
-    if preprocessor is None and cfg.get('data_preprocessor') is not None:
-        preprocessor = copy.deepcopy(dict(cfg.data_preprocessor))
-    if model_cfg.get('type') in _STL_TYPES:
-        model_cfg['type'] = 'ImageClassifier'
-        for key in _STL_ONLY_KEYS:
-            model_cfg.pop(key, None)
-        if preprocessor is not None:
-            preprocessor = {
-                k: v for k, v in dict(preprocessor).items()
-                if k not in ('type', 'mix', 'erase', 'pass_mix',
-                             'batch_augments', 'teacher_key', '_delete_')
-            }
-            preprocessor['type'] = 'ClsDataPreprocessor'
-    if preprocessor is not None:
-        preprocessor = dict(preprocessor)
-        preprocessor.pop('_delete_', None)
-        preprocessor.pop('batch_augments', None)  # training only
-        model_cfg['data_preprocessor'] = preprocessor
-    return model_cfg
-
-
 def _classes_from_config(cfg: Config) -> Optional[List[str]]:
     """Class names from the config's test dataset, if it names them."""
     try:
@@ -117,23 +69,6 @@ def _dataset_meta(cfg: Config, checkpoint_meta: Optional[dict],
             return {}  # names of some other label space
         meta['classes'] = classes
     return meta
-
-
-def _read_checkpoint(checkpoint: str, prefer_ema: bool
-                     ) -> Tuple[dict, Optional[dict]]:
-    """Classifier-format weights and the checkpoint's ``meta`` (if any)."""
-    from stl_mm.models.utils import (extract_state_dict, load_fan_checkpoint,
-                                     to_classifier_format)
-    from stl_mm.utils.checkpoint import safe_load
-    if checkpoint.startswith(('http://', 'https://')):
-        return load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema), None
-    ckpt = safe_load(checkpoint, map_location='cpu')
-    if not isinstance(ckpt, dict):
-        raise TypeError(f'Checkpoint "{checkpoint}" holds a '
-                        f'{type(ckpt).__name__}, not a dict of weights.')
-    state, _ = extract_state_dict(ckpt, prefer_ema=prefer_ema)
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else None
-    return to_classifier_format(state), meta
 
 
 def _head_classes(state: dict) -> Optional[int]:
@@ -212,19 +147,17 @@ def init_model(model: Union[str, Config],
         names when known (from the checkpoint, the config, or ImageNet's for
         1000 classes).
     """
-    from stl_mm.models.utils import check_state_matches
-    from stl_mm.registry import MODELS
-    from stl_mm.utils import register_all_modules
-
-    cfg = _load_config(model)
+    cfg = load_model_config(model)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     register_all_modules(init_default_scope=False)
     scope = cfg.get('default_scope', 'mmpretrain')
-    model_cfg = _inference_model_cfg(cfg)
+    model_cfg = inference_model_cfg(cfg)
     checkpoint_meta = state = None
     if checkpoint is not None:
-        state, checkpoint_meta = _read_checkpoint(checkpoint, prefer_ema)
+        contents = read_checkpoint(checkpoint, prefer_ema=prefer_ema)
+        state = to_classifier_format(contents.state_dict)
+        checkpoint_meta = contents.meta
         state = _fit_head(model_cfg, state, num_classes, checkpoint)
     elif num_classes is not None and isinstance(model_cfg.get('head'), dict):
         model_cfg['head']['num_classes'] = num_classes
@@ -315,7 +248,7 @@ def preprocess(model: torch.nn.Module, images: Sequence[ImageInput]) -> list:
     return packed
 
 
-def _same_shape_chunks(packed: list, batch_size: int):
+def same_shape_chunks(packed: list, batch_size: int):
     """Consecutive runs of equally shaped inputs, at most ``batch_size``
     long (differently sized images are never padded into one batch)."""
     start = 0
@@ -345,6 +278,27 @@ def forward_packed(model: torch.nn.Module, packed: list):
     outputs = model.head(feats)
     samples = model.head.predict(feats, data['data_samples'])
     return inputs, outputs, samples
+
+
+_same_shape_chunks = same_shape_chunks  # old private name
+
+
+def token_maps(token_logits: torch.Tensor, grid: Tuple[int, int],
+               with_probs: bool = True) -> dict:
+    """Token labels of one image from its ``(N, K)`` token logits on its
+    ``(h, w)`` token grid (``N = h * w``, row-major).
+
+    Returns numpy arrays: ``token_labels`` (h, w) the arg-max class of each
+    token, ``token_scores`` (h, w) its softmax probability and, with
+    ``with_probs``, ``token_probs`` (h, w, K) the float32 softmax.
+    """
+    probs = token_logits.float().softmax(-1)
+    scores, labels = probs.max(-1)
+    maps = dict(token_labels=labels.reshape(grid).cpu().numpy(),
+                token_scores=scores.reshape(grid).cpu().numpy())
+    if with_probs:
+        maps['token_probs'] = probs.reshape(*grid, -1).cpu().numpy()
+    return maps
 
 
 def token_logits_of(outputs) -> Optional[torch.Tensor]:
@@ -390,7 +344,7 @@ def inference_model(model: torch.nn.Module,
         raise ValueError(f'batch_size must be at least 1, got {batch_size}')
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     results = []
-    for _, chunk in _same_shape_chunks(preprocess(model, images),
+    for _, chunk in same_shape_chunks(preprocess(model, images),
                                        batch_size):
         inputs, outputs, samples = forward_packed(model, chunk)
         token_logits = token_logits_of(outputs)
@@ -413,14 +367,7 @@ def inference_model(model: torch.nn.Module,
                 ]
                 result['pred_class'] = result['topk_classes'][0]
             if token_logits is not None:
-                probs = token_logits[i].float().softmax(-1)
-                token_scores, token_labels = probs.max(-1)
-                result['token_labels'] = token_labels.reshape(
-                    grid).cpu().numpy()
-                result['token_scores'] = token_scores.reshape(
-                    grid).cpu().numpy()
-                if return_token_probs:
-                    result['token_probs'] = probs.reshape(
-                        *grid, -1).cpu().numpy()
+                result.update(token_maps(token_logits[i], grid,
+                                         with_probs=return_token_probs))
             results.append(result)
     return results

@@ -3,7 +3,7 @@
 Everything is drawn with numpy and written with Pillow; nothing is downloaded.
 The same parameters and seed give byte-identical files (on the same numpy,
 Pillow and zlib). This module imports only the standard library, numpy and
-Pillow, so ``tools/make_demo_data.py`` can load it without importing torch.
+Pillow; ``tools/make_demo_data.py`` is its command line.
 
 Objects are filled polygons (even-odd rule; a ring is an outer polygon with a
 hole) at a random position, scale, aspect, rotation and colour, shaded and
@@ -62,14 +62,12 @@ The seg/det shape vocabulary is ``SHAPES[:min(num_classes, 8)]``.
 ``out_dir/demo_data.json`` records the parameters of each generated task; a
 task whose recorded parameters match is skipped unless ``force`` is set.
 """
-import argparse
 import colorsys
 import json
 import math
 import os
 import os.path as osp
 import shutil
-import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -78,7 +76,7 @@ from PIL import Image
 __all__ = [
     'SHAPES', 'CITYSCAPES_MAPPING', 'TASKS', 'MANIFEST', 'GENERATOR_VERSION',
     'demo_class_names', 'scene_shape_names', 'cityscapes_mapping_table',
-    'make_demo_data', 'rle_encode', 'parse_args', 'main'
+    'make_demo_data', 'rle_encode'
 ]
 
 GENERATOR_VERSION = 1
@@ -748,56 +746,3 @@ def make_demo_data(out_dir: str,
         _write_manifest(out_dir, manifest)
         result[task] = 'generated'
     return result
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Write small deterministic synthetic datasets: '
-        'ImageNet-style classification with object masks (cls), '
-        'Cityscapes-format segmentation (seg) and COCO-format '
-        'detection/instance segmentation (det).',
-        epilog='Cityscapes mapping of the scene regions:\n' +
-        cityscapes_mapping_table(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('out_dir', help='output folder')
-    parser.add_argument('--tasks', nargs='+', choices=TASKS, default=['cls'],
-                        help='datasets to write (default: cls)')
-    parser.add_argument('--num-classes', type=int, default=4,
-                        help='classification classes (2-64; the seg/det '
-                        'scenes use the first min(K, 8) shapes)')
-    parser.add_argument('--train-per-class', type=int, default=32)
-    parser.add_argument('--val-per-class', type=int, default=8)
-    parser.add_argument('--img-size', type=int, default=64,
-                        help='classification image side, a multiple of 16')
-    parser.add_argument('--scene-train', type=int, default=16,
-                        help='seg/det training scenes')
-    parser.add_argument('--scene-val', type=int, default=4,
-                        help='seg/det validation scenes')
-    parser.add_argument('--scene-size', type=int, nargs=2, default=[128, 256],
-                        metavar=('H', 'W'),
-                        help='seg/det scene size, multiples of 32')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the output is up to date')
-    args = parser.parse_args(argv)
-    args._parser = parser
-    return args
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        make_demo_data(args.out_dir, tasks=args.tasks,
-                       num_classes=args.num_classes,
-                       train_per_class=args.train_per_class,
-                       val_per_class=args.val_per_class,
-                       img_size=args.img_size, scene_train=args.scene_train,
-                       scene_val=args.scene_val, scene_size=args.scene_size,
-                       seed=args.seed, force=args.force)
-    except (ValueError, FileExistsError) as e:
-        args._parser.error(str(e))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -27,26 +27,27 @@ Folder checks (the same for every dataset):
   which turns it into a warning (metainfo ``missing_classes``). An
   incomplete download then cannot silently make a smaller test set.
 
-The class lists come from ``imagenet_ood_subsets.json`` shipped inside this
-package (a copy of the project's shared spec file). ``wnids`` or
+The class lists come from :mod:`stl_mm.robustness.ood_subsets`
+(``imagenet_ood_subsets.json``, package data). ``wnids`` or
 ``classes_file`` (one wnid per line) override the label space, e.g. for a
 small generated tree.
 """
-import json
 import os
 import os.path as osp
 import warnings
-from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 
 from stl_mm.registry import DATASETS
-from stl_mm.utils.imagecorruptions_compat import (ALL_CORRUPTIONS,
-                                                  COMMON_CORRUPTIONS,
-                                                  EXTRA_CORRUPTIONS,
-                                                  resolve_corruptions)
+from stl_mm.robustness.corruptions import (ALL_CORRUPTIONS,
+                                           COMMON_CORRUPTIONS,
+                                           EXTRA_CORRUPTIONS,
+                                           resolve_corruptions)
+from stl_mm.robustness.ood_subsets import (SUBSETS_FILE, imagenet_wnids,
+                                           load_ood_subsets, subset_indices,
+                                           subset_wnids)
 
 __all__ = [
     'ImageNetVal', 'ImageNetC', 'ImageNetA', 'ImageNetR', 'WnidFolderDataset',
@@ -55,49 +56,8 @@ __all__ = [
     'SUBSETS_FILE'
 ]
 
-#: The package's copy of the shared ``imagenet_ood_subsets.json``.
-SUBSETS_FILE = osp.join(osp.dirname(osp.abspath(__file__)),
-                        'imagenet_ood_subsets.json')
-
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
-
-_SUBSET_KEYS = {'imagenet_a': 'imagenet_a', 'imagenet_r': 'imagenet_r'}
-
-
-@lru_cache(maxsize=None)
-def load_ood_subsets(path: str = SUBSETS_FILE) -> dict:
-    """The subsets JSON: ``imagenet1k_wnids_sorted`` and, for ``imagenet_a``
-    and ``imagenet_r``, ``<name>_wnids`` and ``<name>_indices_in_1k``."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path} is missing: it is package data of stl_mm (reinstall '
-            'the package, or install it with its data files).')
-    with open(path) as f:
-        return json.load(f)
-
-
-def imagenet_wnids() -> List[str]:
-    """The 1000 ImageNet-1k wnids, sorted (= the standard class order)."""
-    return list(load_ood_subsets()['imagenet1k_wnids_sorted'])
-
-
-def _subset_key(name: str) -> str:
-    key = name.lower().replace('-', '_')
-    if key not in _SUBSET_KEYS:
-        raise ValueError(f'Unknown subset "{name}"; expected one of '
-                         f'{", ".join(_SUBSET_KEYS)}.')
-    return key
-
-
-def subset_wnids(name: str) -> List[str]:
-    """The 200 wnids of ``'imagenet_a'`` or ``'imagenet_r'`` (label order)."""
-    return list(load_ood_subsets()[f'{_subset_key(name)}_wnids'])
-
-
-def subset_indices(name: str) -> List[int]:
-    """Per label of ``'imagenet_a'``/``'imagenet_r'``, its 1000-class index."""
-    return list(load_ood_subsets()[f'{_subset_key(name)}_indices_in_1k'])
 
 
 def _read_wnids(wnids: Optional[Sequence[str]], classes_file: Optional[str],

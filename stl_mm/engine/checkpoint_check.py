@@ -19,23 +19,13 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from stl_mm.models.utils.fan_checkpoint import (CheckpointMismatchError,
-                                                check_fits_model,
-                                                extract_state_dict,
-                                                to_classifier_format)
-from stl_mm.utils.checkpoint import safe_load
+from stl_mm.models.backbones.fan import (CheckpointMismatchError,
+                                         check_fits_model,
+                                         to_classifier_format)
+from stl_mm.utils.checkpoint_reader import read_checkpoint, strip_module
 
 _UPSTREAM_ROOTS = ('patch_embed.', 'blocks.', 'cls_attn_blocks.',
                    'pos_embed.', 'pos_embeder.', 'cls_token', 'layers.')
-
-
-def _strip_module(keys) -> List[str]:
-    out = []
-    for key in keys:
-        while key.startswith('module.'):
-            key = key[len('module.'):]
-        out.append(key)
-    return out
 
 
 def _is_upstream_fan(keys: List[str]) -> bool:
@@ -69,9 +59,9 @@ def prepare_checkpoint(model: torch.nn.Module, path: str,
             checkpoint or have other shapes.
     """
     model = model.module if is_model_wrapper(model) else model
-    checkpoint = safe_load(path)
-    state, which = extract_state_dict(checkpoint, prefer_ema=True)
-    keys = _strip_module(state.keys())
+    contents = read_checkpoint(path, prefer_ema=True)
+    state, which = contents.state_dict, contents.which
+    keys = list(strip_module(state))
     converted = None
     if _is_upstream_fan(keys):
         state = to_classifier_format(state)

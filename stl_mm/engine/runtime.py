@@ -133,3 +133,21 @@ def check_preprocessor_layout(cfg: Config) -> None:
             '--cfg-options on a key the config does not define?), so images '
             'would reach the model unnormalised; give the full preprocessor '
             f'in the config or check the key (keys now: {sorted(dict(used))}).')
+
+
+def init_distributed(cfg: Config, launcher: str) -> None:
+    """Start the process group of a launch before any Runner is built.
+
+    CPU-only machines: :func:`init_cpu_distributed` (gloo). GPU machines:
+    mmengine's ``init_dist`` with the config's ``env_cfg.dist_cfg`` (a
+    Runner built later finds the group and keeps it). Nothing without a
+    launcher or when a group exists.
+    """
+    if launcher == 'none':
+        return
+    if _cpu_only():
+        init_cpu_distributed(cfg, launcher)
+        return
+    from mmengine.dist import init_dist, is_distributed
+    if not is_distributed():
+        init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))

@@ -1,11 +1,4 @@
-"""Figures: token-label maps of STL token models."""
-from .token_labels import (NotATokenModelError, draw_confidence_histogram,
-                           draw_token_label_figure, find_demo_mask,
-                           token_label_records, token_label_stats,
-                           visualize_token_labels)
+"""Figures: token-label maps of STL token models (drawing only)."""
+from .token_labels import draw_confidence_histogram, draw_token_label_figure
 
-__all__ = [
-    'NotATokenModelError', 'token_label_records', 'token_label_stats',
-    'draw_token_label_figure', 'draw_confidence_histogram',
-    'visualize_token_labels', 'find_demo_mask'
-]
+__all__ = ['draw_token_label_figure', 'draw_confidence_histogram']

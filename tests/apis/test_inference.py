@@ -19,12 +19,7 @@ DEMO_CLASSES = ['class_00_disc', 'class_01_square', 'class_02_triangle',
                 'class_03_cross']
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

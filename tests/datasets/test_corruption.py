@@ -9,13 +9,13 @@ import pytest
 
 pytest.importorskip('imagecorruptions')
 
-from stl_mm.utils import imagecorruptions_compat as compat  # noqa: E402
-from stl_mm.utils.imagecorruptions_compat import (  # noqa: E402
+from stl_mm.robustness import corruptions as compat  # noqa: E402
+from stl_mm.robustness.corruptions import (  # noqa: E402
     ALL_CORRUPTIONS, COMMON_CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt,
     resolve_corruptions)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-COMPAT_FILE = osp.join(REPO, 'stl_mm', 'utils', 'imagecorruptions_compat.py')
+COMPAT_FILE = osp.join(REPO, "stl_mm", "robustness", "corruptions.py")
 
 
 def _image(h=48, w=80, seed=0):

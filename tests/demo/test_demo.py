@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from stl_mm.testing import REPO, run_tool
 
 LABELER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'
 BASELINE = REPO / 'configs/stl/demo/fan_demo_baseline.py'
@@ -118,7 +118,7 @@ def test_token_label_records_and_stats(demo_root):
     import numpy as np
 
     from stl_mm.apis import init_model
-    from stl_mm.visualization import token_label_records, token_label_stats
+    from stl_mm.apis import token_label_records, token_label_stats
     torch.manual_seed(0)
     model = init_model(str(LABELER))
     model.dataset_meta = {'classes': DEMO_CLASSES}

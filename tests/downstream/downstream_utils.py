@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from stl_mm.testing import REPO, run_tool
 
 SEG_DEMO = REPO / 'configs/segmentation/segformer_fan-demo_1xb2-40it_democity-128x256.py'  # noqa: E501
 DET_DEMO = REPO / 'configs/detection/cascade-mask-rcnn_fan-demo_fpn_1xb2-40it_demococo.py'  # noqa: E501

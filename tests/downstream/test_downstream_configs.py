@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 
-from conftest import REPO
+from stl_mm.testing import REPO
 
 SEG_CONFIGS = sorted((REPO / 'configs/segmentation').glob('*.py'))
 DET_CONFIGS = sorted((REPO / 'configs/detection').glob('*.py'))

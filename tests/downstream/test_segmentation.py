@@ -4,7 +4,7 @@ Cityscapes-format set, and initialisation from STL/FAN checkpoints."""
 import pytest
 import torch
 
-from conftest import run_tool
+from stl_mm.testing import run_tool
 from downstream_utils import (SEG_DEMO, assert_backbone_equals,  # noqa: F401
                               assert_finite_losses, build_model,
                               child_config, init_and_capture, read_scalars,

@@ -1,7 +1,7 @@
-"""tools/corruption_sweep.py: Cityscapes-C / COCO-C sweeps on the generated
-sets (corrupted copies generated on demand, resumable), and the summary
-logic of stl_mm.evaluation.sweep."""
-import importlib.util
+"""tools/corruption_sweep.py (stl_mm.apis.robustness.corruption_sweep):
+Cityscapes-C / COCO-C sweeps on the generated sets (corrupted copies
+generated on demand, resumable), and the summary logic of
+stl_mm.robustness.sweep."""
 import json
 import math
 from unittest import mock
@@ -12,22 +12,15 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import REPO, run_tool
+from stl_mm.testing import run_tool
 from downstream_utils import (DET_DEMO, SEG_DEMO, build_model,  # noqa: F401
                               scene_root)
-from stl_mm.evaluation import sweep
+from stl_mm.apis import robustness as robustness_api
+from stl_mm.robustness import sweep
 
 pytest.importorskip('imagecorruptions')
 
 CORRUPTIONS = ['gaussian_noise', 'contrast']
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        '_corruption_sweep_tool', REPO / 'tools' / 'corruption_sweep.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _save_random_model(config, path):
@@ -139,10 +132,13 @@ def test_cityscapes_c_sweep_generates_and_resumes(scene_root, tmp_path,
 
     # second run (in-process): nothing is generated or evaluated again
     stamps = {p: p.stat().st_mtime_ns for p in (work / 'results').iterdir()}
-    tool = _load_tool()
-    with mock.patch.object(tool, 'evaluate') as evaluate, \
-            mock.patch.object(tool, 'generate') as generate:
-        again = tool.main(args[1:])
+    settings = robustness_api.SweepSettings(
+        config=str(SEG_DEMO), checkpoint=str(checkpoint), task='seg',
+        clean_root=str(clean), corrupted_root=str(corrupted),
+        corruptions=CORRUPTIONS, severities=[2], work_dir=str(work))
+    with mock.patch.object(robustness_api, 'evaluate') as evaluate, \
+            mock.patch.object(robustness_api, 'generate') as generate:
+        again, _ = robustness_api.corruption_sweep(settings)
     assert not evaluate.called
     assert generate.call_args is None or not generate.call_args[0][2]
     second = capsys.readouterr().out
@@ -152,18 +148,19 @@ def test_cityscapes_c_sweep_generates_and_resumes(scene_root, tmp_path,
     assert again['metrics'] == summary['metrics']
 
     # --collect only reads the results (by default all that are stored)
-    tool.main([str(SEG_DEMO), '--task', 'seg', '--work-dir', str(work),
-               '--collect'])
-    assert table.strip() in capsys.readouterr().out
+    _, collected = robustness_api.corruption_sweep(
+        robustness_api.SweepSettings(config=str(SEG_DEMO), task='seg',
+                                     work_dir=str(work), collect=True))
+    assert table.strip() in collected
 
 
 def test_missing_corrupted_root_is_reported(tmp_path):
     checkpoint = _save_random_model(SEG_DEMO, tmp_path / 'seg.pth')
     with pytest.raises(FileNotFoundError, match='make_corrupted_dataset.py'):
-        _load_tool().main([
-            str(SEG_DEMO), str(checkpoint), '--task', 'seg',
-            '--corrupted-root', str(tmp_path / 'nowhere'), '--corruptions',
-            'fog', '--severities', '1', '--work-dir', str(tmp_path / 'w')])
+        robustness_api.corruption_sweep(robustness_api.SweepSettings(
+            config=str(SEG_DEMO), checkpoint=str(checkpoint), task='seg',
+            corrupted_root=str(tmp_path / 'nowhere'), corruptions=['fog'],
+            severities=[1], work_dir=str(tmp_path / 'w')))
 
 
 def test_coco_c_sweep(scene_root, tmp_path):

@@ -16,9 +16,9 @@ from stl_mm.evaluation.metrics.robustness import (ALEXNET_ERRORS,
                                                   ImageNetCMetric,
                                                   OODSubsetMetric)
 from stl_mm.registry import MODELS
-from stl_mm.utils.imagecorruptions_compat import (ALL_CORRUPTIONS,
-                                                  COMMON_CORRUPTIONS,
-                                                  EXTRA_CORRUPTIONS)
+from stl_mm.robustness.corruptions import (ALL_CORRUPTIONS,
+                                           COMMON_CORRUPTIONS,
+                                           EXTRA_CORRUPTIONS)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 WNIDS = ['n01440764', 'n01443537']  # the first two of the sorted 1000

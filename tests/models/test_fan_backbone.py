@@ -6,8 +6,6 @@ variants are only built on the meta device; real compute uses the tiny
 upstream variants or tiny custom architectures.
 """
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +14,8 @@ import torch.nn as nn
 
 from stl_mm.models.backbones import FAN
 from stl_mm.models.utils import upstream_to_classifier
+from stl_mm.testing import FIXTURES, NO_FIXTURES, synth_state_dict
 
-FIXTURES = (Path(__file__).resolve().parents[2].parent /
-            'shared/fixtures/official')
-NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 TOL = 1e-4
 
 TINY_HYBRID = dict(embed_dims=32, depth=3, num_heads=2, stem='hybrid',
@@ -27,12 +23,7 @@ TINY_HYBRID = dict(embed_dims=32, depth=3, num_heads=2, stem='hybrid',
 TINY_CONV = dict(embed_dims=32, depth=3, num_heads=2, stem='conv')
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _fixture_json(name):
@@ -40,11 +31,6 @@ def _fixture_json(name):
 
 
 def _synth(keys, seed):
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
     return synth_state_dict(keys, seed)
 
 

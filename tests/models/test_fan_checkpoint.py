@@ -2,34 +2,25 @@
 variant detection, Pretrained init and tools/convert_official_checkpoint.py.
 """
 import argparse
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from stl_mm.apis.convert import convert_fan_checkpoint
 from stl_mm.models.backbones import FAN
 from stl_mm.models.utils import (check_state_matches, classifier_to_upstream,
                                  find_matching_arch, load_fan_checkpoint,
                                  upstream_to_classifier)
+from stl_mm.testing import FIXTURES, NO_FIXTURES, run_tool, synth_state_dict
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / 'shared/fixtures/official'
-NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 
 TINY = dict(embed_dims=32, depth=2, num_heads=2, stem='hybrid',
             hybrid_depths=[1, 1], dense_index=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _upstream_state(arch=TINY, seed=0, aux=True, num_classes=5):
@@ -114,6 +105,55 @@ def test_legacy_fused_qkv_and_pos_embeder():
             legacy[f'module.cls_attn_blocks.{i}.attn.qkv.{kind}'] = torch.cat(
                 parts)
     _assert_same(upstream_to_classifier(legacy), state)
+
+
+def test_legacy_keys_load_through_the_pre_hook():
+    """Old spellings load straight into the model (load_state_dict pre-hook
+    next to FAN), also nested in a classifier under ``backbone.``."""
+    torch.manual_seed(0)
+    model = FAN(TINY)
+    state = {k: v + 1 for k, v in model.state_dict().items()}
+    legacy = {}
+    for k, v in state.items():
+        if k.startswith('pos_embed.'):
+            k = 'pos_embeder.' + k[len('pos_embed.'):]
+        legacy[k] = v
+    for i in range(2):
+        for kind in ('weight', 'bias'):
+            parts = [legacy.pop(f'cls_attn_blocks.{i}.attn.{n}.{kind}')
+                     for n in 'qkv']
+            legacy[f'cls_attn_blocks.{i}.attn.qkv.{kind}'] = torch.cat(parts)
+    model.load_state_dict(legacy, strict=True)
+    assert all(torch.equal(model.state_dict()[k], v)
+               for k, v in state.items())
+
+    wrapper = torch.nn.Module()
+    wrapper.backbone = FAN(TINY)
+    wrapper.load_state_dict({'backbone.' + k: v for k, v in legacy.items()},
+                            strict=True)
+    assert all(torch.equal(wrapper.backbone.state_dict()[k], v)
+               for k, v in state.items())
+
+
+def test_read_checkpoint_reports_entry_meta_and_ema(tmp_path):
+    from stl_mm.utils.checkpoint_reader import read_checkpoint
+    ema = _upstream_state(seed=0)
+    raw = {k: v * 0 for k, v in ema.items()}
+    path = tmp_path / 'timm.pth.tar'
+    _timm_file(path, ema, raw)
+    got = read_checkpoint(str(path))
+    assert got.which == 'state_dict_ema' and got.used_ema
+    assert got.meta is None
+    assert all(k.startswith('module.') for k in got.state_dict)
+    got = read_checkpoint(str(path), prefer_ema=False)
+    assert got.which == 'state_dict' and not got.used_ema
+    ours = tmp_path / 'ours.pth'
+    torch.save({'meta': {'epoch': 1}, 'state_dict': ema}, ours)
+    got = read_checkpoint(str(ours))
+    assert got.meta == {'epoch': 1} and got.which == 'state_dict'
+    torch.save([1, 2], tmp_path / 'list.pth')
+    with pytest.raises(TypeError, match='not a dict of weights'):
+        read_checkpoint(str(tmp_path / 'list.pth'))
 
 
 def test_mmengine_ema_hook_checkpoint(tmp_path):
@@ -234,23 +274,10 @@ def test_pretrained_init_wrong_variant_fails(tmp_path):
 # ---------------------------------------------------------------------------
 # tools/convert_official_checkpoint.py end to end
 # ---------------------------------------------------------------------------
-def _converter():
-    spec = importlib.util.spec_from_file_location(
-        '_convert_fan', REPO / 'tools/convert_official_checkpoint.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
 def test_convert_tool_end_to_end(tmp_path, capsys):
     fixture = json.loads((FIXTURES / 'fan_tiny_12_p16_224.json').read_text())
     probe = fixture['probes'][0]
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
     ema = {k: v.float() if v.is_floating_point() else v
            for k, v in synth_state_dict(fixture['keys'],
                                         probe['seed']).items()}
@@ -259,8 +286,7 @@ def test_convert_tool_end_to_end(tmp_path, capsys):
     src, dst = tmp_path / 'fan_tiny.pth.tar', tmp_path / 'fan_tiny_mm.pth'
     _timm_file(src, ema, raw, arch=fixture['variant'])
 
-    tool = _converter()
-    assert tool.main([str(src), str(dst)]) == 0
+    convert_fan_checkpoint(str(src), str(dst))
     out = torch.load(dst, weights_only=True)
     assert out['meta']['arch'] == 'fan_tiny_12_p16_224'
     assert out['meta']['ema'] is True
@@ -280,25 +306,31 @@ def test_convert_tool_end_to_end(tmp_path, capsys):
     assert np.abs(logits.numpy() - ref).max() < 1e-4
 
     # raw weights on request
-    assert tool.main([str(src), str(dst), '--no-ema']) == 0
+    convert_fan_checkpoint(str(src), str(dst), ema=False)
     out = torch.load(dst, weights_only=True)
     assert out['meta']['ema'] is False
     assert torch.equal(out['state_dict']['backbone.cls_token'],
                        raw['cls_token'])
 
-    # an explicit, wrong --arch is refused naming the right one
-    capsys.readouterr()
-    assert tool.main([str(src), str(tmp_path / 'x.pth'), '--arch',
-                      'fan_small_12_p16_224']) == 2
-    err = capsys.readouterr().err
-    assert "arch='fan_tiny_12_p16_224'" in err
+    # an explicit, wrong --arch is refused naming the right one (the tool:
+    # the message and exit status 2)
+    with pytest.raises(ValueError, match="arch='fan_tiny_12_p16_224'"):
+        convert_fan_checkpoint(str(src), str(tmp_path / 'x.pth'),
+                               arch='fan_small_12_p16_224')
+    assert not (tmp_path / 'x.pth').exists()
+    out = run_tool(['tools/convert_official_checkpoint.py', str(src),
+                    str(tmp_path / 'x.pth'), '--arch',
+                    'fan_small_12_p16_224'], check=False)
+    assert out.returncode == 2
+    assert "arch='fan_tiny_12_p16_224'" in out.stderr
     assert not (tmp_path / 'x.pth').exists()
 
 
 def test_convert_tool_rejects_non_fan(tmp_path, capsys):
     src = tmp_path / 'other.pth'
     torch.save({'state_dict': _upstream_state()}, src)  # custom size
-    assert _converter().main([str(src), str(tmp_path / 'o.pth')]) == 2
-    err = capsys.readouterr().err
+    with pytest.raises(ValueError) as error:
+        convert_fan_checkpoint(str(src), str(tmp_path / 'o.pth'))
+    err = str(error.value)
     assert 'No upstream FAN variant fits' in err
     assert 'closest variant' in err

@@ -2,8 +2,6 @@
 checkpoints and EMA copies; token labels follow the mixing; phase 1 and 2
 train end to end on tiny models."""
 import copy
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,12 +17,10 @@ from stl_mm.models.classifiers import FrozenTeacher
 from stl_mm.models.classifiers.stl_classifier import (cpu_has_native_bf16,
                                                       teacher_autocast_dtype)
 from stl_mm.registry import MODELS
+from stl_mm.testing import FIXTURES, NO_FIXTURES, synth_state_dict
 from stl_mm.utils import register_all_modules
 
 K = 5
-FIXTURES = (Path(__file__).resolve().parents[2].parent /
-            'shared/fixtures/official')
-NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 TINY_FAN = dict(type='stl_mm.FAN', out_type='cls_and_patch',
                 arch=dict(embed_dims=32, depth=1, num_heads=2, stem='conv'))
@@ -384,11 +380,6 @@ def test_bf16_teacher_token_labels_match_float32_upstream_outputs():
 
     from stl_mm.models.utils import upstream_to_classifier
     from stl_mm.models.utils.token_labels import generate_token_labels
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
     variant = 'fan_tiny_8_p4_hybrid_token'
     fixture = json.loads((FIXTURES / f'{variant}.json').read_text())
     probe = next(p for p in fixture['probes']

@@ -3,7 +3,7 @@ the real mmengine Runner: single process, 2 CPU processes, and resume."""
 import pytest
 import torch
 
-from conftest import REPO, demo_data_opts, free_port, run_tool
+from stl_mm.testing import REPO, demo_data_opts, free_port, run_tool
 
 LABELER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'
 STUDENT = REPO / 'configs/stl/demo/fan_demo_student.py'

@@ -4,7 +4,7 @@ contents rather than any speed."""
 import json
 import math
 
-from conftest import run_tool
+from stl_mm.testing import run_tool
 
 TOKEN_CFG = 'configs/stl/demo/fan_demo_token_labeler.py'
 TINY = ['--batch-size', '2', '--img-size', '32', '--iters', '1',

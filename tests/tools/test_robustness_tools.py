@@ -1,9 +1,8 @@
-"""tools/make_corrupted_dataset.py and tools/robustness_report.py."""
-import importlib.util
+"""The -C dataset writer and the robustness report (the package functions
+behind tools/make_corrupted_dataset.py and tools/robustness_report.py)."""
 import json
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -11,19 +10,21 @@ import pytest
 import torch
 from mmengine.model import BaseModel
 
+from stl_mm.apis.robustness import robustness_report
 from stl_mm.registry import MODELS
+from stl_mm.robustness.corrupted_dataset import write_corrupted_dataset
+from stl_mm.robustness.report import build_table
+from stl_mm.testing import run_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    # registered so that worker processes can unpickle its functions
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _write(src, out, corruptions, severities, **kwargs):
+    """write_corrupted_dataset without a progress bar; the exit status of
+    the tool."""
+    return write_corrupted_dataset(str(src), str(out), corruptions,
+                                   severities, progress=False,
+                                   **kwargs).status
 
 
 def _texture(h, w, seed):
@@ -60,11 +61,9 @@ def _files(root):
 
 
 def test_generator_layout_determinism_and_resume(tmp_path, image_folder):
-    tool = _load_tool('make_corrupted_dataset')
-    args = ['--corruptions', 'shot_noise', 'fog', '--severities', '1', '3',
-            '--no-progress', '--seed', '4']
+    args = (['shot_noise', 'fog'], [1, 3])
     out1 = tmp_path / 'out1'
-    assert tool.main([str(image_folder), str(out1), *args]) == 0
+    assert _write(image_folder, out1, *args, seed=4) == 0
     first = _files(out1)
     assert len(first) == 3 * 2 * 2
     assert 'fog/3/n01443537/extra.png' in first
@@ -74,7 +73,7 @@ def test_generator_layout_determinism_and_resume(tmp_path, image_folder):
 
     # the same result with 2 worker processes
     out2 = tmp_path / 'out2'
-    assert tool.main([str(image_folder), str(out2), *args, '-j', '2']) == 0
+    assert _write(image_folder, out2, *args, seed=4, workers=2) == 0
     assert _files(out2) == first
 
     # resume: existing files are kept, a deleted one is rewritten identically
@@ -82,25 +81,22 @@ def test_generator_layout_determinism_and_resume(tmp_path, image_folder):
     kept = out1 / 'fog/1/n01440764/n01440764_0.JPEG'
     mtime = kept.stat().st_mtime_ns
     victim.unlink()
-    assert tool.main([str(image_folder), str(out1), *args]) == 0
+    assert _write(image_folder, out1, *args, seed=4) == 0
     assert kept.stat().st_mtime_ns == mtime
     assert _files(out1) == first
     assert not any('.tmp' in name for name in _files(out1))
 
     # a different base seed gives different noise
     out3 = tmp_path / 'out3'
-    assert tool.main([str(image_folder), str(out3), *args[:-1], '5']) == 0
+    assert _write(image_folder, out3, *args, seed=5) == 0
     assert _files(out3)['shot_noise/1/n01440764/n01440764_0.JPEG'] != \
         first['shot_noise/1/n01440764/n01440764_0.JPEG']
 
 
 def test_generator_png_equals_transform(tmp_path, image_folder):
     from stl_mm.datasets.transforms import ImageCorruption
-    tool = _load_tool('make_corrupted_dataset')
     out = tmp_path / 'out'
-    assert tool.main([str(image_folder), str(out), '--corruptions',
-                      'impulse_noise', '--severities', '2', '--no-progress',
-                      '--seed', '9']) == 0
+    assert _write(image_folder, out, ['impulse_noise'], [2], seed=9) == 0
     rel = 'n01443537/extra.png'
     written = cv2.imread(str(out / 'impulse_noise' / '2' / rel))
     transform = ImageCorruption('impulse_noise', 2, seed=9,
@@ -111,20 +107,21 @@ def test_generator_png_equals_transform(tmp_path, image_folder):
 
 
 def test_generator_unreadable_inputs(tmp_path, image_folder, capsys):
-    tool = _load_tool('make_corrupted_dataset')
     (image_folder / 'n01440764' / 'broken.JPEG').write_bytes(b'not a jpeg')
     args = [str(image_folder), str(tmp_path / 'out'), '--corruptions',
             'brightness', '--severities', '1', '--no-progress']
-    assert tool.main(args) == 1
-    err = capsys.readouterr().err
+    # the tool: exit status 1 and the list of unreadable files
+    out = run_tool(['tools/make_corrupted_dataset.py', *args], check=False)
+    assert out.returncode == 1
+    err = out.stderr
     assert '1 unreadable input(s)' in err and 'broken.JPEG' in err
-    assert tool.main(args + ['--skip-unreadable']) == 0
+    assert _write(image_folder, tmp_path / 'out', ['brightness'], [1],
+                  skip_unreadable=True) == 0
     assert len(_files(tmp_path / 'out')) == 3
 
 
 def test_generator_cityscapes_and_coco_layouts(tmp_path):
     pytest.importorskip('imagecorruptions')
-    tool = _load_tool('make_corrupted_dataset')
     city = tmp_path / 'cityscapes'
     img_dir = city / 'leftImg8bit' / 'val' / 'lindau'
     gt_dir = city / 'gtFine' / 'val' / 'lindau'
@@ -135,9 +132,7 @@ def test_generator_cityscapes_and_coco_layouts(tmp_path):
     cv2.imwrite(str(gt_dir / 'lindau_000000_000019_gtFine_labelTrainIds.png'),
                 np.zeros((32, 64), np.uint8))
     out = tmp_path / 'city-c'
-    assert tool.main([str(city), str(out), '--layout', 'cityscapes',
-                      '--corruptions', 'contrast', '--severities', '2',
-                      '--no-progress']) == 0
+    assert _write(city, out, ['contrast'], [2], layout='cityscapes') == 0
     root = out / 'contrast' / '2'
     assert (root / 'leftImg8bit/val/lindau/'
             'lindau_000000_000019_leftImg8bit.png').is_file()
@@ -156,9 +151,8 @@ def test_generator_cityscapes_and_coco_layouts(tmp_path):
     (coco / 'annotations' / 'instances_val2017.json').write_text(ann)
     (coco / 'annotations' / 'instances_train2017.json').write_text('{}')
     out = tmp_path / 'coco-c'
-    assert tool.main([str(coco), str(out), '--layout', 'coco',
-                      '--corruptions', 'pixelate', '--severities', '1',
-                      '--labels', 'copy', '--no-progress']) == 0
+    assert _write(coco, out, ['pixelate'], [1], layout='coco',
+                  labels='copy') == 0
     root = out / 'pixelate' / '1'
     assert cv2.imread(str(root / 'val2017' / '000000000139.jpg')).shape == \
         (48, 64, 3)
@@ -201,9 +195,9 @@ def _png(path, value):
 
 
 def test_report_table_for_a_tiny_model(tmp_path, capsys):
-    from stl_mm.datasets.robustness import (imagenet_wnids, subset_indices,
-                                            subset_wnids)
-    from stl_mm.utils.imagecorruptions_compat import ALL_CORRUPTIONS
+    from stl_mm.robustness.corruptions import ALL_CORRUPTIONS
+    from stl_mm.robustness.ood_subsets import (imagenet_wnids,
+                                               subset_indices, subset_wnids)
     wnids = imagenet_wnids()
     data = tmp_path / 'data'
     # IN-1K val: classes 0..3, the image of class 3 predicts 5 -> 75 %
@@ -235,22 +229,19 @@ def test_report_table_for_a_tiny_model(tmp_path, capsys):
     checkpoint = tmp_path / 'tiny.pth'
     torch.save(PixelIndexClassifier().state_dict(), str(checkpoint))
 
-    tool = _load_tool('robustness_report')
     work = tmp_path / 'work'
-    tool.main([
+    _, table = robustness_report(
         str(config), str(checkpoint),
-        '--imagenet-root', str(data / 'imagenet'),
-        '--imagenet-c-root', str(data / 'imagenet-c'),
-        '--imagenet-a-root', str(data / 'imagenet-a'),
-        '--imagenet-r-root', str(data / 'imagenet-r'),
-        '--work-dir', str(work), '--dump-configs', '--cfg-options',
-        'test_dataloader.dataset.allow_missing_classes=True',
-        'test_dataloader.num_workers=0', 'test_dataloader.batch_size=32',
-        'test_dataloader.pin_memory=False'
-    ])
-    table = capsys.readouterr().out
-    expected_row = ('| tiny_model | cls | 75.00 | 100.00 | 0.00 | 100.00 | '
-                    '50.00 |')
+        roots={'imagenet-1k': str(data / 'imagenet'),
+               'imagenet-c': str(data / 'imagenet-c'),
+               'imagenet-a': str(data / 'imagenet-a'),
+               'imagenet-r': str(data / 'imagenet-r')},
+        work_dir=str(work), dump_configs=True, cfg_options={
+            'test_dataloader.dataset.allow_missing_classes': True,
+            'test_dataloader.num_workers': 0,
+            'test_dataloader.batch_size': 32,
+            'test_dataloader.pin_memory': False})
+    expected_row = '| tiny_model | cls | 75.00 | 100.00 | 0.00 | 100.00 | 50.00 |'
     assert expected_row in table
     assert (work / 'robustness_report.md').read_text().splitlines()[2] == \
         expected_row
@@ -261,16 +252,16 @@ def test_report_table_for_a_tiny_model(tmp_path, capsys):
     assert (work / 'imagenet-c_config.py').is_file()
 
     # collect mode reads the saved results, without data or checkpoint
-    tool.main([str(config), '--collect', '--work-dir', str(work)])
-    assert expected_row in capsys.readouterr().out
+    _, table = robustness_report(str(config), collect=True,
+                                 work_dir=str(work))
+    assert expected_row in table
 
     # a set without results is shown as a dash; partial values get a star
     os.remove(work / 'imagenet-r.metrics.json')
-    tool.main([str(config), '--collect', '--work-dir', str(work),
-               '--name', 'm'])
-    assert '| m | cls | 75.00 | 100.00 | 0.00 | 100.00 | — |' in \
-        capsys.readouterr().out
-    text, _, partial = tool.build_table('m', {
+    _, table = robustness_report(str(config), collect=True,
+                                 work_dir=str(work), name='m')
+    assert '| m | cls | 75.00 | 100.00 | 0.00 | 100.00 | — |' in table
+    text, _, partial = build_table('m', {
         'imagenet-c': {'imagenet-c/acc_partial': 50.0,
                        'imagenet-c/mCE_partial': 60.0}})
     assert partial and '| m | — | — | 50.00* | 60.00* | — | — |' in text
@@ -279,23 +270,24 @@ def test_report_table_for_a_tiny_model(tmp_path, capsys):
 def test_report_uses_the_published_fusion_for_token_models(tmp_path):
     """validate_ood.py: cls + 0.5 * max over tokens on every set; other
     fusions stay selectable; plain classifiers are left alone."""
-    tool = _load_tool('robustness_report')
+    from stl_mm.apis.robustness import head_fusion, robustness_config
+    from stl_mm.robustness.report import SETS
     token = osp.join(REPO, 'configs/stl/fan_t_token_labeler.py')
-    for set_name in tool.SETS:
-        cfg = tool.compose_config(token, set_name, str(tmp_path),
+    for set_name in SETS:
+        cfg = robustness_config(token, set_name, str(tmp_path),
                                   str(tmp_path / 'w'))
         assert cfg.model.head.fusion == 'cls_plus_max', set_name
-        assert tool.head_fusion(cfg) == 'cls_plus_max'
-    cfg = tool.compose_config(token, 'imagenet-1k', str(tmp_path),
+        assert head_fusion(cfg) == 'cls_plus_max'
+    cfg = robustness_config(token, 'imagenet-1k', str(tmp_path),
                               str(tmp_path / 'w'),
                               {'model.head.fusion': 'cls'})
-    assert tool.head_fusion(cfg) == 'cls'
+    assert head_fusion(cfg) == 'cls'
     plain = osp.join(REPO, 'configs/fan/fan-tiny-8-p4-hybrid_8xb128-310e_'
                      'in1k.py')
-    cfg = tool.compose_config(plain, 'imagenet-a', str(tmp_path),
+    cfg = robustness_config(plain, 'imagenet-a', str(tmp_path),
                               str(tmp_path / 'w'))
-    assert 'fusion' not in cfg.model.head and tool.head_fusion(cfg) == 'cls'
-    text, record, _ = tool.build_table('m', {
+    assert 'fusion' not in cfg.model.head and head_fusion(cfg) == 'cls'
+    text, record, _ = build_table('m', {
         'imagenet-1k': {'accuracy/top1': 80.0, 'fusion': 'cls_plus_max'}})
     assert '| m | cls_plus_max | 80.00 |' in text
     assert record['Fusion'] == 'cls_plus_max'

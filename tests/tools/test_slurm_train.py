@@ -4,7 +4,7 @@ on PATH: this machine has no Slurm cluster)."""
 import os
 import stat
 
-from conftest import run_tool
+from stl_mm.testing import run_tool
 
 SLURM = 'tools/slurm_train.sh'
 RECORDER = '''#!/usr/bin/env bash

@@ -6,7 +6,8 @@ import textwrap
 
 import torch
 
-from conftest import DEMO_CLS_CONFIG, demo_data_opts, free_port, run_tool
+from stl_mm.testing import (DEMO_CLS_CONFIG, demo_data_opts, free_port,
+                            run_tool)
 
 
 def _data_opts(demo_root):

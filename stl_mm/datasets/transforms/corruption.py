@@ -7,9 +7,9 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from stl_mm.registry import TRANSFORMS
-from stl_mm.utils.imagecorruptions_compat import (ALL_CORRUPTIONS,
-                                                  corrupt, corruption_seed,
-                                                  resolve_corruptions)
+from stl_mm.robustness.corruptions import (ALL_CORRUPTIONS, corrupt,
+                                           corruption_seed,
+                                           resolve_corruptions)
 
 
 @TRANSFORMS.register_module()
@@ -29,7 +29,7 @@ class ImageCorruption(BaseTransform):
     Randomness is deterministic per image: numpy's global random state is
     seeded, for this call only, with a hash of the image key, the
     corruption, the severity and ``seed`` (see
-    :func:`stl_mm.utils.imagecorruptions_compat.corruption_seed`). The image
+    :func:`stl_mm.robustness.corruptions.corruption_seed`). The image
     key is ``img_path`` relative to ``data_root`` when ``data_root`` is given
     (then the result equals ``tools/make_corrupted_dataset.py`` run on that
     root with the same ``--seed``, before the file is encoded), otherwise

@@ -2,7 +2,7 @@
 
 mmcv's transform decodes with cv2, which fails on an empty file without
 naming it and decodes a truncated JPEG silently (grey lower part). This
-subclass reads through :func:`stl_mm.datasets.image_io.decode_image`, the
+subclass reads through :func:`stl_mm.utils.image_io.decode_image`, the
 reader ``tools/make_corrupted_dataset.py`` uses as well, so a file gets the
 same verdict everywhere. Options are mmcv's.
 """
@@ -14,7 +14,7 @@ from mmengine import fileio
 
 from stl_mm.registry import TRANSFORMS
 
-from ..image_io import decode_image
+from stl_mm.utils.image_io import decode_image
 
 __all__ = ['LoadImageFromFile']
 

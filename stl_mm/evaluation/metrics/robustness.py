@@ -6,10 +6,6 @@ is chosen in the model config (``model.head.fusion=...``), not here.
 
 Result keys are documented in ``docs/robustness.md``.
 """
-import csv
-import json
-import os
-import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -19,40 +15,17 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from stl_mm.registry import METRICS
-from stl_mm.utils.imagecorruptions_compat import (ALL_CORRUPTIONS,
-                                                  COMMON_CORRUPTIONS,
-                                                  EXTRA_CORRUPTIONS,
-                                                  resolve_corruptions)
+from stl_mm.robustness.corruptions import (ALL_CORRUPTIONS,
+                                           COMMON_CORRUPTIONS,
+                                           resolve_corruptions)
+from stl_mm.robustness.imagenet_c import (ALEXNET_ERRORS, SEVERITIES,
+                                          aggregate_imagenet_c,
+                                          write_outputs)
+from stl_mm.robustness.ood_subsets import subset_indices
+from stl_mm.robustness.report import PARTIAL_SUFFIX
 
 __all__ = ['ImageNetCMetric', 'OODSubsetMetric', 'ALEXNET_ERRORS',
            'PARTIAL_SUFFIX']
-
-#: AlexNet top-1 error on ImageNet-C, averaged over severities 1..5 (A_c),
-#: for the 15 common corruptions (Hendrycks & Dietterich, ICLR 2019; the
-#: constants every upstream mCE script uses).
-ALEXNET_ERRORS = {
-    'gaussian_noise': 0.886428,
-    'shot_noise': 0.894468,
-    'impulse_noise': 0.922640,
-    'defocus_blur': 0.819880,
-    'glass_blur': 0.826268,
-    'motion_blur': 0.785948,
-    'zoom_blur': 0.798360,
-    'snow': 0.866816,
-    'frost': 0.826572,
-    'fog': 0.819324,
-    'brightness': 0.564592,
-    'contrast': 0.853204,
-    'elastic_transform': 0.646056,
-    'pixelate': 0.717840,
-    'jpeg_compression': 0.606500,
-}
-
-#: Appended to the name of every aggregate computed over an incomplete set.
-PARTIAL_SUFFIX = '_partial'
-
-SEVERITIES = (1, 2, 3, 4, 5)
-
 
 def _scores_and_labels(data_samples: Sequence[dict]
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -95,24 +68,6 @@ def _encode(corruption: str, severity: int, hit1: bool, hit5: bool):
     if name_id is None or not 0 <= severity < 16:
         return (corruption, severity, bool(hit1), bool(hit5))
     return (((name_id << 4) | severity) << 2) | (int(hit1) << 1) | int(hit5)
-
-
-def _write_outputs(prefix: Optional[str], payload: dict,
-                   rows: List[dict]) -> None:
-    if not prefix:
-        return
-    prefix = osp.expanduser(prefix)
-    if osp.dirname(prefix):
-        os.makedirs(osp.dirname(prefix), exist_ok=True)
-    with open(prefix + '.json', 'w') as f:
-        json.dump(payload, f, indent=2)
-    if rows:
-        with open(prefix + '.csv', 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    print_log(f'Results written to {prefix}.json and {prefix}.csv',
-              logger='current')
 
 
 @METRICS.register_module()
@@ -274,7 +229,8 @@ class ImageNetCMetric(BaseMetric):
                 ', '.join(f'{c}/{s}' for c, s in missing[:30]) +
                 '. Pass allow_partial=True to report the rest (aggregates '
                 'are then marked "_partial").')
-        summary, details, partial, rows = self._aggregate(pairs)
+        summary, details, partial, rows = aggregate_imagenet_c(
+            pairs, self.alexnet_errors)
         not_evaluated = [[c, s] for c in ALL_CORRUPTIONS for s in SEVERITIES
                          if (c, s) not in pairs]
         if partial:
@@ -298,7 +254,7 @@ class ImageNetCMetric(BaseMetric):
                             for c in COMMON_CORRUPTIONS},
             units=dict(accuracy='percent', CE='percent', mCE='percent'),
         )
-        _write_outputs(self.output_prefix, payload, rows)
+        write_outputs(self.output_prefix, payload, rows)
 
         out = dict(summary)
         for c, info in details.items():
@@ -312,70 +268,6 @@ class ImageNetCMetric(BaseMetric):
                     out[f'{c}/{s}/top1'] = res['top1']
                     out[f'{c}/{s}/top5'] = res['top5']
         return out
-
-    def _aggregate(self, pairs: Dict[Tuple[str, int], dict]):
-        present = set(pairs)
-        order = [c for c in ALL_CORRUPTIONS] + sorted(
-            {c for c, _ in pairs} - set(ALL_CORRUPTIONS))
-        details: Dict[str, dict] = {}
-        rows: List[dict] = []
-        for c in order:
-            sevs = sorted(s for cc, s in pairs if cc == c)
-            if not sevs:
-                continue
-            top1 = float(np.mean([pairs[(c, s)]['top1'] for s in sevs]))
-            top5 = float(np.mean([pairs[(c, s)]['top5'] for s in sevs]))
-            ce = None
-            if c in COMMON_CORRUPTIONS:
-                err = np.mean([1 - pairs[(c, s)]['top1'] / 100 for s in sevs])
-                ce = float(100.0 * err / self.alexnet_errors[c])
-            info = dict(
-                group='common' if c in COMMON_CORRUPTIONS else 'extra',
-                top1=top1, top5=top5, CE=ce,
-                alexnet_error=self.alexnet_errors.get(c),
-                partial=any((c, s) not in present for s in SEVERITIES),
-                severities={str(s): pairs[(c, s)] for s in sevs})
-            details[c] = info
-            for s in sevs:
-                rows.append(dict(corruption=c, group=info['group'],
-                                 severity=s, top1=pairs[(c, s)]['top1'],
-                                 top5=pairs[(c, s)]['top5'],
-                                 num_samples=pairs[(c, s)]['num_samples'],
-                                 CE=''))
-            rows.append(dict(corruption=c, group=info['group'],
-                             severity='mean', top1=top1, top5=top5,
-                             num_samples=sum(pairs[(c, s)]['num_samples']
-                                             for s in sevs),
-                             CE='' if ce is None else ce))
-
-        summary: Dict[str, float] = {}
-        partial: List[str] = []
-
-        def put(name: str, value: float, complete: bool) -> None:
-            key = name if complete else name + PARTIAL_SUFFIX
-            summary[key] = float(value)
-            if not complete:
-                partial.append(key)
-
-        def complete_for(names) -> bool:
-            return all((c, s) in present for c in names for s in SEVERITIES)
-
-        all_pairs = list(pairs)
-        put('acc', np.mean([pairs[p]['top1'] for p in all_pairs]),
-            complete_for(ALL_CORRUPTIONS))
-        put('acc_top5', np.mean([pairs[p]['top5'] for p in all_pairs]),
-            complete_for(ALL_CORRUPTIONS))
-        ces = [details[c]['CE'] for c in COMMON_CORRUPTIONS if c in details]
-        if ces:
-            put('mCE', np.mean(ces), complete_for(COMMON_CORRUPTIONS))
-        for name, group in (('acc_common', COMMON_CORRUPTIONS),
-                            ('acc_extra', EXTRA_CORRUPTIONS)):
-            values = [pairs[p]['top1'] for p in all_pairs if p[0] in group]
-            if values:
-                put(name, np.mean(values), complete_for(group))
-        partial += [f'{c}/top1{PARTIAL_SUFFIX}' for c, i in details.items()
-                    if i['partial']]
-        return summary, details, partial, rows
 
     @staticmethod
     def _log_table(details: dict, summary: dict) -> None:
@@ -431,7 +323,6 @@ class OODSubsetMetric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         self.subset = subset
         if subset is not None:
-            from stl_mm.datasets.robustness import subset_indices
             fixed = subset_indices(subset)
             if indices is not None and list(indices) != fixed:
                 raise ValueError('Give subset or indices, not two different '
@@ -498,6 +389,6 @@ class OODSubsetMetric(BaseMetric):
             num_classes=int(self._indices().numel()),
             num_samples=int(hits.shape[0]),
             units=dict(accuracy='percent'))
-        _write_outputs(self.output_prefix, payload,
+        write_outputs(self.output_prefix, payload,
                        [dict(out, num_samples=int(hits.shape[0]))])
         return out

@@ -3,11 +3,14 @@
 Reference: Zhou et al., "Understanding The Robustness in Vision
 Transformers", ICML 2022, and the STL token-labelling variants. Parameter
 names equal the upstream checkpoint keys without ``head.*``/``aux_head.*``,
-so upstream weights load unchanged (see
-``stl_mm.models.utils.fan_checkpoint``).
+so upstream weights load unchanged; old upstream spellings are rewritten by
+a ``load_state_dict`` pre-hook (:func:`fan_legacy_keys`), and the end of
+this module matches state dicts to the variants of :attr:`FAN.arch_zoo`.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Union
+import functools
+import re
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -17,12 +20,21 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from stl_mm.registry import MODELS
+from stl_mm.utils.checkpoint_reader import (BACKBONE_PREFIX,
+                                            is_classifier_format,
+                                            read_checkpoint, strip_module,
+                                            tensors_only, timm_to_classifier)
 from .fan_layers import (ClassAttentionBlock, ConvPatchEmbed, FANBlock,
                          FourierPositionalEncoding, HybridEmbed, LayerNorm2d,
                          OverlapPatchEmbed, grid_tokens_to_map,
                          init_fan_weights)
 
-__all__ = ['FAN']
+__all__ = [
+    'FAN', 'fan_legacy_keys', 'upstream_to_classifier', 'to_classifier_format',
+    'load_fan_checkpoint', 'find_matching_arch', 'nearest_arch',
+    'check_state_matches', 'arch_shapes', 'register_variants',
+    'CheckpointMismatchError', 'describe_checkpoint', 'check_fits_model'
+]
 
 _HYBRID_CHANNELS = (128, 256)
 _DET_CHANNELS = 768
@@ -41,34 +53,79 @@ def _conv(embed_dims, depth, num_heads):
 
 
 def _build_arch_zoo() -> Dict[str, dict]:
-    zoo = {
-        'fan_tiny_12_p16_224': _conv(192, 12, 4),
-        'fan_small_12_p16_224': _conv(384, 12, 8),
-        'fan_base_18_p16_224': _conv(448, 18, 8),
-        'fan_large_24_p16_224': _conv(480, 24, 10),
-        'fan_tiny_8_p4_hybrid': _hybrid(192, 8, 8, (3, 3), 7),
-        'fan_small_12_p4_hybrid': _hybrid(384, 10, 8, (3, 3), 9),
-        'fan_base_16_p4_hybrid': _hybrid(448, 16, 8, (3, 3), 15),
-        'fan_large_16_p4_hybrid': _hybrid(480, 22, 10, (3, 5), 18),
+    # Each hybrid variant has an STL token-labelling twin (``*_token``):
+    # the same backbone, an alias here; its extra per-token classifier
+    # (``aux_head``) lives in the head.
+    def hybrid_and_token(name):
+        return [name, name + '_token']
+
+    return {
+        **dict.fromkeys(['fan_tiny_12_p16_224'], _conv(192, 12, 4)),
+        **dict.fromkeys(['fan_small_12_p16_224'], _conv(384, 12, 8)),
+        **dict.fromkeys(['fan_base_18_p16_224'], _conv(448, 18, 8)),
+        **dict.fromkeys(['fan_large_24_p16_224'], _conv(480, 24, 10)),
+        **dict.fromkeys(hybrid_and_token('fan_tiny_8_p4_hybrid'),
+                        _hybrid(192, 8, 8, (3, 3), 7)),
+        **dict.fromkeys(hybrid_and_token('fan_small_12_p4_hybrid'),
+                        _hybrid(384, 10, 8, (3, 3), 9)),
+        **dict.fromkeys(hybrid_and_token('fan_base_16_p4_hybrid'),
+                        _hybrid(448, 16, 8, (3, 3), 15)),
+        **dict.fromkeys(hybrid_and_token('fan_large_16_p4_hybrid'),
+                        _hybrid(480, 22, 10, (3, 5), 18)),
+        # FAN-ViT-S with squeeze-excitation MLPs instead of channel attention
+        # (no released weights; upstream's forward crashes, NVlabs/FAN#13)
+        'fan_small_12_p16_224_se_attn': dict(_conv(384, 12, 8), block='se'),
+        # Two-width FAN: 20 blocks of 528 channels, a 3x3 stride-2
+        # overlapping patch embedding to 768 channels (stride 32), 3 more.
+        'fan_Xlarge_16_p4_hybrid': dict(
+            _hybrid(528, 23, 11, (3, 7), 19),
+            stage2=dict(first_block=20, embed_dims=768, num_heads=16)),
     }
-    # STL token-labelling twins: the same backbone; their extra per-token
-    # classifier (``aux_head``) lives in the head.
-    for name in [n for n in zoo if n.endswith('_hybrid')]:
-        zoo[name + '_token'] = copy.deepcopy(zoo[name])
-    # FAN-ViT-S with squeeze-excitation MLPs instead of channel attention
-    # (no released weights; upstream's forward crashes, NVlabs/FAN#13)
-    zoo['fan_small_12_p16_224_se_attn'] = dict(_conv(384, 12, 8), block='se')
-    # Two-width FAN: 20 blocks of 528 channels, a 3x3 stride-2 overlapping
-    # patch embedding to 768 channels (stride 32), 3 more blocks.
-    zoo['fan_Xlarge_16_p4_hybrid'] = dict(
-        _hybrid(528, 23, 11, (3, 7), 19),
-        stage2=dict(first_block=20, embed_dims=768, num_heads=16))
-    return zoo
 
 
 _ARCH_KEYS = {'embed_dims', 'depth', 'num_heads', 'stem', 'hybrid_depths',
               'dense_index', 'stage2', 'block'}
 _STAGE2_KEYS = {'first_block', 'embed_dims', 'num_heads'}
+
+
+_FUSED_QKV = re.compile(r'^(cls_attn_blocks\.\d+\.attn\.)qkv\.(weight|bias)$')
+
+
+def fan_legacy_keys(state: dict, prefix: str = '') -> dict:
+    """Old upstream spellings of FAN keys -> ours (a new dict).
+
+    ``<prefix>pos_embeder.*`` becomes ``<prefix>pos_embed.*``; a fused
+    class-attention ``<prefix>cls_attn_blocks.N.attn.qkv.{weight,bias}``
+    ((3C, C) / (3C,)) is split into ``q``/``k``/``v`` thirds. Other keys
+    pass unchanged, in order. (The role of timm's ``checkpoint_filter_fn``.)
+    """
+    legacy = prefix + 'pos_embeder.'
+    out = {}
+    for k, v in state.items():
+        if k.startswith(legacy):
+            k = prefix + 'pos_embed.' + k[len(legacy):]
+        m = (_FUSED_QKV.match(k[len(prefix):])
+             if k.startswith(prefix) else None)
+        if m is None:
+            out[k] = v
+            continue
+        if v.shape[0] % 3:
+            raise ValueError(f'Cannot split fused {k} of shape '
+                             f'{tuple(v.shape)} into q, k, v thirds')
+        for name, part in zip('qkv', v.chunk(3, dim=0)):
+            out[f'{prefix}{m.group(1)}{name}.{m.group(2)}'] = part.clone()
+    return out
+
+
+def _legacy_keys_pre_hook(state_dict, prefix, *args, **kwargs) -> None:
+    """``load_state_dict`` pre-hook: rewrite old spellings in place."""
+    if not any(k.startswith(prefix + 'pos_embeder.') or (
+            k.startswith(prefix + 'cls_attn_blocks.') and '.qkv.' in k)
+               for k in state_dict):
+        return
+    fixed = fan_legacy_keys(state_dict, prefix)
+    state_dict.clear()
+    state_dict.update(fixed)
 
 
 @MODELS.register_module()
@@ -143,7 +200,7 @@ class FAN(BaseModule):
         init_cfg (dict | list | None): mmengine init config. With
             ``dict(type='Pretrained', checkpoint=PATH[, prefix='backbone.'])``
             any upstream or stl_mm checkpoint is loaded through
-            :func:`stl_mm.models.utils.load_fan_checkpoint`.
+            :func:`load_fan_checkpoint`.
         pos_freqs (str | None): frequency scheme of the positional encoding
             (see :class:`FourierPositionalEncoding`). ``None`` follows
             upstream: ``'paired'`` for classification outputs, ``'linear'``
@@ -280,6 +337,7 @@ class FAN(BaseModule):
 
         init_fan_weights(self)
         nn.init.trunc_normal_(self.cls_token, std=.02)
+        self._register_load_state_dict_pre_hook(_legacy_keys_pre_hook)
         self._freeze_stages()
 
     # ------------------------------------------------------------------
@@ -523,8 +581,6 @@ class FAN(BaseModule):
         ``learnable_downsample.*``/``out_norms.*`` keep their initialisation;
         unused entries are logged.
         """
-        from ..utils.fan_checkpoint import (check_state_matches,
-                                            load_fan_checkpoint)
         if prefix and not prefix.endswith('.'):
             prefix += '.'
         state = load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema)
@@ -563,3 +619,276 @@ def _summarise(keys: Sequence[str]) -> str:
         groups[group] = groups.get(group, 0) + 1
     return ', '.join(f'{g}.* ({n})' if n > 1 else g
                      for g, n in groups.items())
+
+
+# ---------------------------------------------------------------------------
+# checkpoints: FAN weights in the classifier layout
+# ---------------------------------------------------------------------------
+def upstream_to_classifier(state: Dict[str, torch.Tensor]) -> dict:
+    """Upstream (timm-style) FAN state dict -> classifier format.
+
+    Accepts ``module.``-prefixed keys, ``pos_embeder.*`` and fused
+    ``cls_attn_blocks.N.attn.qkv.*``. ``head.*`` becomes ``head.fc.*``,
+    ``aux_head.*`` becomes ``head.aux_fc.*``, the rest ``backbone.*``.
+    """
+    return fan_legacy_keys(timm_to_classifier(state), BACKBONE_PREFIX)
+
+
+def to_classifier_format(state: dict) -> dict:
+    """Any FAN state dict (upstream or classifier layout, ``module.``
+    prefixes, legacy spellings) -> classifier format."""
+    state = strip_module(tensors_only(state))
+    if is_classifier_format(state):
+        return fan_legacy_keys(state, BACKBONE_PREFIX)
+    return upstream_to_classifier(state)
+
+
+def load_fan_checkpoint(path: str, prefer_ema: bool = True,
+                        trusted: Optional[bool] = None) -> dict:
+    """Load any supported FAN checkpoint file as a classifier-format dict.
+
+    Args:
+        path: local file, or an http(s) URL (downloaded once to torch's hub
+            cache).
+        prefer_ema: take the EMA weights when the file has them (upstream
+            ``state_dict_ema``; for mmengine EMAHook files ``state_dict``
+            already holds the EMA weights). ``False`` takes the raw ones.
+        trusted: passed to :func:`stl_mm.utils.checkpoint.safe_load`
+            (``None`` reads ``STL_MM_TRUST_CHECKPOINTS``).
+
+    Returns:
+        dict: ``backbone.*``, ``head.fc.*`` and, for token variants,
+        ``head.aux_fc.*`` tensors. Entries of stl_mm checkpoints that are
+        neither (e.g. a segmentation decode head) are kept as they are.
+    """
+    contents = read_checkpoint(path, prefer_ema=prefer_ema, trusted=trusted)
+    return to_classifier_format(contents.state_dict)
+
+
+# ---------------------------------------------------------------------------
+# variant matching: which zoo entry of the FAN family a state dict fits
+# ---------------------------------------------------------------------------
+# keys a backbone may lack in a checkpoint: detection/dense extras
+OPTIONAL_BACKBONE_PREFIXES = ('learnable_downsample.', 'out_norms.')
+# unexpected checkpoint keys under these prefixes mean another structure
+_STRUCTURAL_PREFIXES = ('cls_token', 'patch_embed.', 'pos_embed.', 'blocks.',
+                        'cls_attn_blocks.', 'norm.', 'layers.')
+
+#: upstream variant name -> the backbone class whose arch_zoo builds it.
+#: FAN registers itself below, FAN-Swin in its own module
+#: (:func:`register_variants`), so matching covers the whole family without
+#: this module importing the other backbones.
+_FAMILY: Dict[str, type] = {}
+
+
+def register_variants(cls: type) -> type:
+    """Make the ``arch_zoo`` names of backbone class ``cls`` known to the
+    variant matching (:func:`find_matching_arch`, error hints)."""
+    for arch in cls.arch_zoo:
+        _FAMILY.setdefault(arch, cls)
+    return cls
+
+
+register_variants(FAN)
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint does not hold the weights the model needs."""
+
+    user_facing = True  # tools print the message alone (stl_mm.utils.cli)
+
+
+def _base_archs() -> List[str]:
+    """The registered arch names that are not ``_token`` aliases."""
+    return [a for a in _FAMILY if not a.endswith('_token')]
+
+
+@functools.lru_cache(maxsize=None)
+def arch_shapes(arch: str) -> Dict[str, tuple]:
+    """Backbone key -> shape of a zoo arch, built on the meta device."""
+    with torch.device('meta'):
+        model = _FAMILY[arch](arch)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _backbone_part(state: dict) -> dict:
+    """Backbone entries (no prefix) of a classifier- or upstream-format dict
+    or of a plain backbone state dict."""
+    state = strip_module(state)
+    if is_classifier_format(state):
+        state = {k[len(BACKBONE_PREFIX):]: v for k, v in state.items()
+                 if k.startswith(BACKBONE_PREFIX)}
+        return fan_legacy_keys(state)
+    state = fan_legacy_keys(state)
+    return {k: v for k, v in state.items()
+            if not k.startswith(('head.', 'aux_head.'))}
+
+
+def _has_aux_head(state: dict) -> bool:
+    return any(k.startswith(('aux_head.', 'head.aux_fc.', 'module.aux_head.'))
+               for k in state)
+
+
+def _shape(v) -> tuple:
+    return tuple(v.shape) if hasattr(v, 'shape') else tuple(v)
+
+
+def _problems(model_shapes: Dict[str, tuple],
+              ckpt_shapes: Dict[str, tuple]) -> List[str]:
+    problems = []
+    for k, shape in model_shapes.items():
+        if k not in ckpt_shapes:
+            if not k.startswith(OPTIONAL_BACKBONE_PREFIXES):
+                problems.append(f'{k}: missing in the checkpoint (model '
+                                f'shape {list(shape)})')
+        elif ckpt_shapes[k] != shape:
+            problems.append(f'{k}: checkpoint shape {list(ckpt_shapes[k])} '
+                            f'!= model shape {list(shape)}')
+    for k, shape in ckpt_shapes.items():
+        if (k not in model_shapes and k.startswith(_STRUCTURAL_PREFIXES)
+                and not k.endswith('.attn_mask')):  # FAN-Swin: recomputed
+            problems.append(f'{k}: not in the model (checkpoint shape '
+                            f'{list(shape)})')
+    return problems
+
+
+def find_matching_arch(state: dict) -> Optional[str]:
+    """Name of the upstream variant whose backbone shapes fit ``state``.
+
+    ``state`` may be classifier-format, upstream-format or a bare backbone
+    state dict. Token variants are reported (``*_token``) when the state has
+    an aux head. Returns ``None`` when no variant fits.
+    """
+    ckpt_shapes = {k: _shape(v) for k, v in _backbone_part(state).items()}
+    with_aux = _has_aux_head(state)
+    for arch in _base_archs():
+        if not _problems(arch_shapes(arch), ckpt_shapes):
+            if with_aux and arch + '_token' in _FAMILY:
+                return arch + '_token'
+            return arch
+    return None
+
+
+def nearest_arch(state: dict) -> Tuple[str, int]:
+    """The base variant with the fewest non-fitting keys, and that count."""
+    ckpt_shapes = {k: _shape(v) for k, v in _backbone_part(state).items()}
+    scores = [(len(_problems(arch_shapes(a), ckpt_shapes)), a)
+              for a in _base_archs()]
+    count, arch = min(scores)
+    return arch, count
+
+
+def _listing(problems: List[str], limit: int) -> str:
+    """The first ``limit`` problems, one per indented line."""
+    more = (f'\n  ... and {len(problems) - limit} more'
+            if len(problems) > limit else '')
+    return ''.join(f'\n  {p}' for p in problems[:limit]) + more
+
+
+def check_state_matches(model_state: dict, ckpt_state: dict,
+                        arch_name: str) -> None:
+    """Raise ``ValueError`` unless ``ckpt_state`` fits ``model_state``.
+
+    Both may be bare backbone dicts or carry the ``backbone.`` prefix.
+    Missing keys (other than ``learnable_downsample.*``/``out_norms.*``),
+    shape mismatches and checkpoint keys of FAN structures the model lacks
+    (more blocks, another stem) are reported, the first five with shapes,
+    together with the upstream variant whose shapes do fit (if any).
+    """
+    model_shapes = {k: _shape(v) for k, v in _backbone_part(
+        model_state).items()}
+    ckpt_backbone = _backbone_part(ckpt_state)
+    ckpt_shapes = {k: _shape(v) for k, v in ckpt_backbone.items()}
+    problems = _problems(model_shapes, ckpt_shapes)
+    if not problems:
+        return
+    # the whole state: a file with the aux head fits the *_token variant
+    fit = find_matching_arch(ckpt_state)
+    if fit is not None:
+        kind = (' (the token-labeling variant: the file has the aux head)'
+                if fit.endswith('_token') else '')
+        hint = (f"Its shapes fit the variant '{fit}'{kind}: build the model "
+                f"with arch='{fit}'.")
+    else:
+        hint = ('No upstream FAN variant fits its shapes; is it a FAN '
+                'checkpoint, and is it complete?')
+    raise ValueError(
+        f"The checkpoint does not fit FAN arch '{arch_name}' "
+        f'({len(problems)} mismatching or missing keys):'
+        f'{_listing(problems, 5)}\n{hint}')
+
+
+# ---------------------------------------------------------------------------
+# does a checkpoint fit a whole model (classifier, teacher)?
+# ---------------------------------------------------------------------------
+def describe_checkpoint(state: dict) -> str:
+    """What a classifier-format state dict holds, in words: the FAN variant
+    whose shapes fit (or width and depth when none does), the class count
+    and whether it has the token-label (aux) head."""
+    backbone = _backbone_part(state)
+    parts = []
+    arch = find_matching_arch(state) if backbone else None
+    if arch is not None:
+        parts.append(f"FAN variant '{arch}'")
+    elif 'cls_token' in backbone:
+        depth = len({k.split('.')[1] for k in backbone
+                     if k.startswith('blocks.')})
+        parts.append(f'a FAN of no zoo variant (embed_dims '
+                     f'{_shape(backbone["cls_token"])[-1]}, depth {depth})')
+    elif backbone:
+        parts.append('a backbone of no FAN variant')
+    else:
+        parts.append('no backbone weights')
+    fc = state.get('head.fc.weight')
+    if fc is not None:
+        parts.append(f'{_shape(fc)[0]} classes')
+    parts.append('with the token-label head (head.aux_fc)'
+                 if _has_aux_head(state) else 'without a token-label head')
+    return ', '.join(parts)
+
+
+def check_fits_model(model_state: dict, ckpt_state: dict, source: str,
+                     what: str = 'model', strict_unexpected: bool = False,
+                     ignore_prefixes=('data_preprocessor.', ),
+                     note: str = '') -> List[str]:
+    """Raise :class:`CheckpointMismatchError` unless ``ckpt_state`` fits.
+
+    Both are classifier-format state dicts (``ckpt_state`` already
+    converted). A key of the model missing from the checkpoint, or of
+    another shape, does not fit; checkpoint keys the model lacks only do
+    with ``strict_unexpected``. The message lists the first problems with
+    shapes and says what the checkpoint holds (:func:`describe_checkpoint`)
+    and what the model is; ``note`` is appended.
+
+    Returns:
+        list: the checkpoint keys the model does not use.
+    """
+    def keep(k):
+        return not k.startswith(tuple(ignore_prefixes))
+
+    missing = sorted(k for k in model_state if keep(k) and k not in
+                     ckpt_state)
+    # head keys first: their shapes tell the class counts
+    wrong = sorted((k for k in model_state if k in ckpt_state and _shape(
+        ckpt_state[k]) != _shape(model_state[k])),
+                   key=lambda k: (not k.startswith('head.'), k))
+    unexpected = sorted(k for k in ckpt_state if keep(k) and k not in
+                        model_state)
+    problems = [f"'{k}': checkpoint {list(_shape(ckpt_state[k]))} != "
+                f'model {list(_shape(model_state[k]))}' for k in wrong]
+    problems += [f"'{k}': missing in the checkpoint" for k in missing]
+    if strict_unexpected:
+        problems += [f"'{k}': not in the model" for k in unexpected]
+    if not problems:
+        return unexpected
+    counts = ', '.join(
+        f'{n} {label}' for n, label in
+        ((len(wrong), 'of another shape'), (len(missing), 'missing'),
+         (len(unexpected) if strict_unexpected else 0, 'unexpected')) if n)
+    raise CheckpointMismatchError(
+        f'The checkpoint "{source}" does not fit the {what} of this config '
+        f'({counts} weights):{_listing(problems, 6)}\n'
+        f'The checkpoint holds {describe_checkpoint(ckpt_state)}; the '
+        f'{what} is {describe_checkpoint(model_state)}. Use the checkpoint '
+        f'of this {what}, or change the config to match the checkpoint '
+        f'(arch, num_classes, head type).{note}')

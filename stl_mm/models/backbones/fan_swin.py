@@ -35,6 +35,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from stl_mm.registry import MODELS
+from .fan import check_state_matches, load_fan_checkpoint, register_variants
 from .fan_layers import (ChannelProcessing, ClsMlp, LayerNorm2d, _drop_path,
                          init_fan_weights)
 
@@ -629,8 +630,6 @@ class FANSwin(BaseModule):
                         prefer_ema: bool = True) -> None:
         """Load the backbone part of a FAN-Swin checkpoint (shapes checked;
         ``out_norms.*`` keep their initialisation)."""
-        from ..utils.fan_checkpoint import (check_state_matches,
-                                            load_fan_checkpoint)
         if prefix and not prefix.endswith('.'):
             prefix += '.'
         state = load_fan_checkpoint(checkpoint, prefer_ema=prefer_ema)
@@ -648,3 +647,6 @@ class FANSwin(BaseModule):
         if missing:
             print_log('Backbone parameters initialised from scratch (not in '
                       f'the checkpoint): {missing}', logger='current')
+
+
+register_variants(FANSwin)

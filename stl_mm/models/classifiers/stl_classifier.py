@@ -20,7 +20,6 @@ How the teacher is kept out of training machinery:
   to the device of the batch.
 """
 import copy
-import functools
 import glob
 import inspect
 import warnings
@@ -36,6 +35,9 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.structures import DataSample
 
 from stl_mm.registry import MODELS
+from stl_mm.utils.amp import (TEACHER_AMP_CHOICES, cpu_has_native_bf16,
+                              teacher_autocast_dtype)
+from ..backbones.fan import check_fits_model, load_fan_checkpoint
 from ..utils.data_preprocessor import STLDataPreprocessor
 from ..utils.token_labels import (TOKEN_LABEL_METHODS, generate_token_labels,
                                   mix_token_labels)
@@ -43,48 +45,6 @@ from ..utils.token_mix import MixParams
 
 __all__ = ['STLClassifier', 'FrozenTeacher', 'teacher_autocast_dtype',
            'cpu_has_native_bf16']
-
-_AMP_DTYPES = {'fp16': torch.float16, 'float16': torch.float16,
-               'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16}
-TEACHER_AMP_CHOICES = ('auto', *_AMP_DTYPES)
-
-
-@functools.lru_cache(maxsize=None)
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 matmuls/convolutions natively on this CPU
-    (AVX512-BF16 or AMX); elsewhere bf16 autocast is emulated and slower
-    than float32. Asked once per process (the teacher forward asks it every
-    step)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # op absent in this torch build
-        return False
-
-
-def teacher_autocast_dtype(amp: Optional[str],
-                           device: torch.device) -> Optional[torch.dtype]:
-    """The autocast dtype of the teacher forward on ``device`` (None:
-    float32).
-
-    ``'auto'``: fp16 on CUDA (the upstream choice), bf16 on CPUs with native
-    bf16 support, float32 on other CPUs. An explicit ``'fp16'`` applies on
-    CUDA only (CPU fp16 matmuls are emulated), ``'bf16'`` on CUDA and CPU.
-    """
-    device = torch.device(device)
-    if amp is None:
-        return None
-    if amp == 'auto':
-        if device.type == 'cuda':
-            return torch.float16
-        if device.type == 'cpu' and cpu_has_native_bf16():
-            return torch.bfloat16
-        return None
-    dtype = _AMP_DTYPES[amp]
-    if device.type == 'cuda' or (device.type == 'cpu'
-                                 and dtype is torch.bfloat16):
-        return dtype
-    return None
-
 
 class FrozenTeacher(nn.Module):
     """A frozen token labeler: eval mode, no gradients, shared on deepcopy.
@@ -400,8 +360,6 @@ class STLClassifier(ImageClassifier):
                           'for smoke tests).')
         else:
             checkpoint = resolve_checkpoint_pattern(checkpoint)
-            from ..utils.fan_checkpoint import (check_fits_model,
-                                                load_fan_checkpoint)
             state = load_fan_checkpoint(
                 checkpoint, prefer_ema=teacher.get('prefer_ema', True),
                 trusted=teacher.get('trusted'))

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stl_mm.datasets.image_io import ImageReadError, read_image
+from stl_mm.utils.image_io import ImageReadError, read_image
 from stl_mm.datasets.transforms import LoadImageFromFile
 from stl_mm.utils.cli import explain
 

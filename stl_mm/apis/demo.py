@@ -1,0 +1,508 @@
+"""The stl_mm demo: STL end to end on generated data, on a CPU, in minutes.
+
+``tools/run_demo.py`` is its command line (stages and options are described
+there and in docs/demo.md). :class:`Demo` runs the stages: data
+(:func:`stl_mm.datasets.demo_data.make_demo_data`), corrupted copies
+(:func:`stl_mm.robustness.corrupted_dataset.write_corrupted_dataset`), the
+three trainings (``tools/train.py`` in a subprocess each, as a user would
+run them), the evaluations (:func:`stl_mm.engine.run_test`) and the
+token-label figures (:func:`stl_mm.apis.token_labels.visualize_token_labels`).
+Needs a source checkout (configs/ and tools/ next to the package).
+"""
+import argparse
+import contextlib
+import datetime
+import glob
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+from mmengine.config import Config
+
+from stl_mm.datasets.demo_data import make_demo_data
+from stl_mm.engine import run_test
+from stl_mm.robustness.corrupted_dataset import write_corrupted_dataset
+from .inference import init_model
+from .model_zoo import CONFIG_ROOT
+from .token_labels import (describe_token_label_stats,
+                           visualize_token_labels)
+
+__all__ = ['Demo', 'DEFAULTS', 'QUICK', 'CONFIGS']
+
+REPO = str(CONFIG_ROOT.parent)
+
+CONFIGS = dict(
+    token_labeler=osp.join(REPO, 'configs/stl/demo/fan_demo_token_labeler.py'),
+    stl_student=osp.join(REPO, 'configs/stl/demo/fan_demo_student.py'),
+    baseline=osp.join(REPO, 'configs/stl/demo/fan_demo_baseline.py'),
+)
+MODEL_TITLES = dict(
+    token_labeler='token labeler (phase 1, the teacher)',
+    stl_student='STL student (phase 2)',
+    baseline='baseline (no token labels)',
+)
+
+# Default budget (measured in docs/demo.md) and the --quick one.
+DEFAULTS = dict(train_per_class=400, val_per_class=32, epochs=12,
+                corruptions=['gaussian_noise', 'defocus_blur', 'motion_blur',
+                             'fog', 'contrast', 'pixelate',
+                             'jpeg_compression'],
+                severities=[3], vis_images=4)
+QUICK = dict(train_per_class=8, val_per_class=4, epochs=1,
+             corruptions=['gaussian_noise', 'fog'], severities=[3],
+             vis_images=2)
+BATCH_SIZE = 16  # train_dataloader.batch_size of the demo configs
+NUM_CLASSES = 4
+
+# Cost model of the ETA, in seconds: a process start, per training
+# iteration (refined after phase 1) and its factor per stage (the student
+# also runs the teacher and RandAugment), per evaluation, per figure.
+COST = dict(start=10., iter=0.12, student=1.25, baseline=1.0, eval=1.2,
+            figure=1.5, data=1. / 300, corrupt=1. / 150)
+
+STAGES = [
+    ('data', 'Generating the demo data'),
+    ('corrupt', 'Writing corrupted copies of the val split'),
+    ('token_labeler', 'Training the token labeler (STL phase 1)'),
+    ('stl_student', 'Training the STL student (phase 2, token labels from '
+     'the frozen phase-1 teacher)'),
+    ('baseline', 'Training the baseline student (image labels only, same '
+     'budget)'),
+    ('evaluate', 'Evaluating on the clean and corrupted val sets'),
+    ('visualize', 'Drawing token labels'),
+]
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------
+def fmt_time(seconds: float) -> str:
+    seconds = int(round(max(seconds, 0)))
+    return f'{seconds // 60}:{seconds % 60:02d}'
+
+
+def read_json(path: str) -> Optional[dict]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: str, data) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=2)
+        f.write('\n')
+    os.replace(tmp, path)
+
+
+def file_digest(path: str) -> str:
+    """Content hash of a config and the files it inherits from (so that a
+    changed recipe retrains)."""
+    digest = hashlib.sha256()
+    config_dirs = [osp.join(REPO, 'configs/stl/demo'),
+                   osp.join(REPO, 'configs/_base_')]
+    for folder in config_dirs:
+        for root, _, files in sorted(os.walk(folder)):
+            for name in sorted(files):
+                if name.endswith('.py') and ('demo' in name or 'runtime' in
+                                             name or root == folder):
+                    with open(osp.join(root, name), 'rb') as f:
+                        digest.update(name.encode() + f.read())
+    with open(path, 'rb') as f:
+        digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def run_command(cmd: List[str], threads: Optional[int] = None) -> None:
+    """Run a tool in a subprocess, its output streamed to ours."""
+    print(f'$ {" ".join(cmd)}', flush=True)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env['PYTHONPATH'] = os.pathsep.join(
+        [REPO] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    out = subprocess.run(cmd, cwd=REPO, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f'command failed with exit status '
+                           f'{out.returncode}: {" ".join(cmd)}')
+
+
+# ---------------------------------------------------------------------------
+# the demo
+# ---------------------------------------------------------------------------
+class Demo:
+
+    def __init__(self, args):
+        self.args = args
+        self.work_dir = args.work_dir
+        self.cls_root = osp.join(args.data_root, 'cls')
+        self.corrupt_root = osp.join(args.data_root, 'cls-c')
+        self.sets = [('clean', None)] + [
+            (f'{c}-{s}', osp.join(self.corrupt_root, c, str(s)))
+            for c in args.corruptions for s in args.severities
+        ]
+        self.iters_per_epoch = math.ceil(
+            NUM_CLASSES * args.train_per_class / BATCH_SIZE)
+        self.iters = self.iters_per_epoch * args.epochs
+        self.cost = dict(COST)
+        self.start = time.time()
+        self.summary = dict(
+            started=datetime.datetime.now().isoformat(timespec='seconds'),
+            settings=dict(
+                work_dir=self.work_dir, data_root=args.data_root,
+                train_per_class=args.train_per_class,
+                val_per_class=args.val_per_class, epochs=args.epochs,
+                iterations_per_stage=self.iters, batch_size=BATCH_SIZE,
+                corruptions=list(args.corruptions),
+                severities=list(args.severities), quick=args.quick,
+                force=args.force),
+            configs={k: osp.relpath(v, REPO) for k, v in CONFIGS.items()},
+            stages={}, checkpoints={}, commands={}, metrics={})
+
+    # ---------------------------------------------------------------- ETA
+    def _evals(self) -> List[tuple]:
+        evals = []
+        for model in ('baseline', 'stl_student', 'token_labeler'):
+            for set_name, root in self.sets:
+                evals.append((model, 'cls', set_name, root))
+        for set_name, root in self.sets:
+            evals.append(('stl_student', 'cls_plus_max', set_name, root))
+        return evals
+
+    def budget(self, stage: str) -> float:
+        a, c = self.args, self.cost
+        images = NUM_CLASSES * (a.train_per_class + a.val_per_class)
+        if stage == 'data':
+            return 2. + images * c['data']
+        if stage == 'corrupt':
+            return c['start'] + len(self.sets[1:]) * NUM_CLASSES * \
+                a.val_per_class * c['corrupt']
+        if stage == 'token_labeler':
+            return c['start'] + self.iters * c['iter']
+        if stage == 'stl_student':
+            return c['start'] + self.iters * c['iter'] * c['student']
+        if stage == 'baseline':
+            return c['start'] + self.iters * c['iter'] * c['baseline']
+        if stage == 'evaluate':
+            return len(self._evals()) * c['eval']
+        if stage == 'visualize':
+            return 3. + 2 * (a.vis_images + 1) * c['figure']
+        raise KeyError(stage)
+
+    def header(self, index: int) -> None:
+        key, title = STAGES[index]
+        elapsed = time.time() - self.start
+        left = sum(self.budget(k) for k, _ in STAGES[index:])
+        print(f'\n{"=" * 78}\n[{index + 1}/{len(STAGES)}] {title} ...\n'
+              f'    elapsed {fmt_time(elapsed)}, estimated time left '
+              f'~{fmt_time(left)} (this stage ~'
+              f'{fmt_time(self.budget(key))})\n{"=" * 78}', flush=True)
+
+    def record(self, stage: str, seconds: float, skipped: bool = False,
+               **extra) -> None:
+        self.summary['stages'][stage] = dict(wall_time_s=round(seconds, 2),
+                                             skipped=skipped, **extra)
+        self.save_summary()
+
+    def save_summary(self) -> None:
+        self.summary['total_wall_time_s'] = round(time.time() - self.start,
+                                                  2)
+        write_json(osp.join(self.work_dir, 'summary.json'), self.summary)
+
+    # -------------------------------------------------------------- stages
+    def stage_data(self) -> None:
+        a = self.args
+        result = make_demo_data(a.data_root, tasks=['cls'],
+                                num_classes=NUM_CLASSES,
+                                train_per_class=a.train_per_class,
+                                val_per_class=a.val_per_class, img_size=64,
+                                seed=0, force=a.force)
+        self.data_params = read_json(osp.join(
+            a.data_root, 'demo_data.json'))['tasks']['cls']['params']
+        return result['cls'] == 'skipped'
+
+    def stage_corrupt(self) -> bool:
+        a = self.args
+        stamp_file = osp.join(self.corrupt_root, 'demo_source.json')
+        stamp = dict(source=self.data_params)
+        old = read_json(stamp_file)
+        if old is not None and old.get('source') != self.data_params:
+            print(f'{self.corrupt_root} was made from other demo data; '
+                  'rewriting it')
+            shutil.rmtree(self.corrupt_root)
+        elif old is None and osp.isdir(self.corrupt_root):
+            shutil.rmtree(self.corrupt_root)
+        expected = NUM_CLASSES * a.val_per_class
+        missing = [name for name, root in self.sets[1:]
+                   if not self._complete(root, expected)]
+        if not missing and not a.force:
+            print(f'all {len(self.sets) - 1} corrupted copies exist in '
+                  f'{self.corrupt_root}; skipped')
+            return True
+        cmd = [sys.executable, 'tools/make_corrupted_dataset.py',
+               osp.join(self.cls_root, 'val'), self.corrupt_root,
+               '--layout', 'imagefolder', '--corruptions', *a.corruptions,
+               '--severities', *map(str, a.severities), '-j',
+               str(a.workers)]
+        print(f'$ {" ".join(cmd)}', flush=True)  # what this stage does
+        report = write_corrupted_dataset(
+            osp.join(self.cls_root, 'val'), self.corrupt_root,
+            a.corruptions, sorted(set(a.severities)), layout='imagefolder',
+            workers=a.workers, log=lambda line: print(line, flush=True))
+        if report.status:
+            raise RuntimeError(
+                'writing the corrupted copies failed: ' +
+                '; '.join((report.failed + report.unreadable)[:5]))
+        print(f'wrote {report.written} files in {report.seconds:.1f}s, '
+              f'kept {report.existing} existing.')
+        self.summary['commands']['corrupt'] = ' '.join(cmd)
+        write_json(stamp_file, stamp)
+        return False
+
+    @staticmethod
+    def _complete(root: str, expected: int) -> bool:
+        if not osp.isdir(root):
+            return False
+        count = sum(len([f for f in files if not f.startswith('.')])
+                    for _, _, files in os.walk(root))
+        return count >= expected
+
+    def data_options(self) -> List[str]:
+        return [f'{loader}_dataloader.dataset.data_root={self.cls_root}'
+                for loader in ('train', 'val', 'test')]
+
+    def train_options(self) -> List[str]:
+        e = self.args.epochs
+        opts = [f'train_cfg.max_epochs={e}',
+                f'train_cfg.val_interval={max(1, e // 4)}',
+                f'default_hooks.checkpoint.interval={e}']
+        if e >= 2:
+            opts.append(f'param_scheduler.1.end={e}')
+        else:  # one epoch: warm-up then hold (the cosine part never starts)
+            opts.append('param_scheduler.1.end=2')
+        return opts
+
+    def stage_train(self, stage: str) -> bool:
+        a = self.args
+        work = osp.join(self.work_dir, stage)
+        checkpoint = osp.join(work, f'epoch_{a.epochs}.pth')
+        opts = self.data_options() + self.train_options()
+        if stage == 'stl_student':
+            teacher = self.summary['checkpoints']['token_labeler']
+            opts.append(f'model.teacher.checkpoint={teacher}')
+        settings = dict(config=CONFIGS[stage],
+                        config_digest=file_digest(CONFIGS[stage]),
+                        options=opts, data=self.data_params)
+        if stage == 'stl_student':
+            settings['teacher_finished'] = read_json(osp.join(
+                self.work_dir, 'token_labeler',
+                'demo_stage.json'))['finished']
+        stamp_file = osp.join(work, 'demo_stage.json')
+        stamp = read_json(stamp_file)
+        self.summary['checkpoints'][stage] = checkpoint
+        cmd = [sys.executable, 'tools/train.py', CONFIGS[stage],
+               '--work-dir', work, '--cfg-options', *opts]
+        self.summary['commands'][stage] = ' '.join(cmd)
+        if (not a.force and stamp is not None and osp.isfile(checkpoint)
+                and stamp.get('settings') == settings):
+            print(f'{checkpoint} exists and was trained with these '
+                  'settings; skipped (--force retrains)')
+            return True
+        if osp.isdir(work):
+            shutil.rmtree(work)
+        started = time.time()
+        run_command(cmd, self.args.threads)
+        if not osp.isfile(checkpoint):
+            raise RuntimeError(f'training finished without writing '
+                               f'{checkpoint}')
+        seconds = time.time() - started
+        write_json(stamp_file, dict(
+            settings=settings, wall_time_s=round(seconds, 2),
+            finished=datetime.datetime.now().isoformat()))
+        if stage == 'token_labeler' and self.iters:
+            # refine the ETA of the later stages with the measured speed
+            self.cost['iter'] = max(
+                (seconds - self.cost['start']) / self.iters, 0.01)
+        return False
+
+    def stage_evaluate(self) -> bool:
+        val_ann = osp.join(self.cls_root, 'meta', 'val.txt')
+        cache_file = osp.join(self.work_dir, 'eval', 'results.json')
+        cache = {} if self.args.force else (read_json(cache_file) or {})
+        results = {}
+        skipped = True
+        evals = self._evals()
+        for n, (model, fusion, set_name, root) in enumerate(evals, 1):
+            checkpoint = self.summary['checkpoints'][model]
+            name = model if fusion == 'cls' else f'{model}:{fusion}'
+            opts = [f'test_dataloader.dataset.data_root='
+                    f'{root or self.cls_root}']
+            if root is not None:
+                opts += ['test_dataloader.dataset.data_prefix=',
+                         f'test_dataloader.dataset.ann_file={val_ann}']
+            if model == 'stl_student':
+                opts.append('model.teacher.checkpoint=' +
+                            self.summary['checkpoints']['token_labeler'])
+            if fusion != 'cls':
+                opts.append(f'model.head.fusion={fusion}')
+            key = json.dumps([checkpoint, os.stat(checkpoint).st_mtime,
+                              opts], sort_keys=True)
+            work = osp.join(self.work_dir, 'eval', name.replace(':', '-'),
+                            set_name)
+            cached = cache.get(f'{name}/{set_name}')
+            started = time.time()
+            if cached is not None and cached.get('key') == key:
+                top1 = cached['top1']
+                how = 'cached'
+            else:
+                skipped = False
+                cfg = Config.fromfile(CONFIGS[model])
+                cfg.merge_from_dict(_options(opts + ['log_level=WARNING']))
+                os.makedirs(work, exist_ok=True)
+                # the runner's messages go to a file, results below
+                with open(osp.join(work, 'test_stdout.log'), 'w') as log, \
+                        contextlib.redirect_stdout(log):
+                    metrics = run_test(
+                        cfg, checkpoint, work_dir=work,
+                        experiment_name=f'demo_{name.replace(":", "_")}_'
+                        f'{set_name}')
+                write_json(osp.join(work, 'metrics.json'), metrics)
+                top1 = float(metrics['accuracy/top1'])
+                how = f'{time.time() - started:.1f} s'
+            results[f'{name}/{set_name}'] = dict(key=key, top1=top1)
+            print(f'  [{n:2d}/{len(evals)}] {name:<26} {set_name:<22} '
+                  f'top-1 {top1:6.2f} %  ({how})', flush=True)
+        write_json(cache_file, results)
+        self.summary['metrics'] = self._tables(results)
+        return skipped
+
+    def _tables(self, results: Dict[str, dict]) -> dict:
+        metrics = {}
+        names = ['baseline', 'stl_student', 'stl_student:cls_plus_max',
+                 'token_labeler']
+        for name in names:
+            per_set = {s: results[f'{name}/{s}']['top1'] for s, _ in
+                       self.sets if f'{name}/{s}' in results}
+            corrupted = [v for s, v in per_set.items() if s != 'clean']
+            metrics[name] = dict(
+                clean_top1=per_set.get('clean'),
+                corrupted_mean_top1=(sum(corrupted) / len(corrupted)
+                                     if corrupted else None),
+                corrupted_top1={s: v for s, v in per_set.items()
+                                if s != 'clean'})
+        return metrics
+
+    def stage_visualize(self) -> bool:
+        out_dir = osp.join(self.work_dir, 'token_labels')
+        classes = sorted(os.listdir(osp.join(self.cls_root, 'val')))
+        val_images = sorted(glob.glob(osp.join(self.cls_root, 'val', '*',
+                                               '*.png')))
+        # the first val images of each class, round robin
+        chosen, per_class = [], [sorted(glob.glob(osp.join(
+            self.cls_root, 'val', c, '*.png'))) for c in classes]
+        i = 0
+        while len(chosen) < min(self.args.vis_images, len(val_images)):
+            files = per_class[i % len(classes)]
+            if i // len(classes) < len(files):
+                chosen.append(files[i // len(classes)])
+            i += 1
+        self.summary['token_labels'] = {}
+        for model_name in ('token_labeler', 'stl_student'):
+            model = init_model(CONFIGS[model_name],
+                               self.summary['checkpoints'][model_name])
+            title = MODEL_TITLES[model_name]
+            # statistics and histogram over all val images, figures of the
+            # chosen ones
+            result = visualize_token_labels(
+                model, val_images, out_dir, tau=1.0, seed=0,
+                prefix=f'{model_name}_', title=title, draw=chosen,
+                histogram_title=f'{title}: token confidences, '
+                f'{len(val_images)} val images')
+            self.summary['token_labels'][model_name] = result
+            print(f'  {title}: {describe_token_label_stats(result["stats"])}')
+            for path in result['figures'] + [result['histogram']]:
+                print(f'    wrote {path}')
+        return False
+
+    # ----------------------------------------------------------------- run
+    def run(self) -> dict:
+        a = self.args
+        os.makedirs(self.work_dir, exist_ok=True)
+        print(f'stl_mm demo: work dir {self.work_dir}, data {a.data_root}\n'
+              f'  {NUM_CLASSES} classes x {a.train_per_class} train / '
+              f'{a.val_per_class} val images (64x64), {a.epochs} epochs = '
+              f'{self.iters} iterations of batch {BATCH_SIZE} per training '
+              f'stage, {len(self.sets) - 1} corrupted val copies',
+              flush=True)
+        for index, (key, _) in enumerate(STAGES):
+            self.header(index)
+            started = time.time()
+            if key in ('token_labeler', 'stl_student', 'baseline'):
+                skipped = self.stage_train(key)
+            else:
+                skipped = getattr(self, f'stage_{key}')()
+            self.record(key, time.time() - started, skipped=bool(skipped))
+        self.summary['finished'] = datetime.datetime.now().isoformat(
+            timespec='seconds')
+        self.save_summary()
+        print('\n' + self.results_table())
+        print(f'\nTotal wall time {fmt_time(time.time() - self.start)}; '
+              f'summary: {osp.join(self.work_dir, "summary.json")}')
+        return self.summary
+
+    def results_table(self) -> str:
+        m = self.summary['metrics']
+        cols = [('baseline', 'baseline'), ('stl_student', 'STL'),
+                ('stl_student:cls_plus_max', 'STL cls+max'),
+                ('token_labeler', 'teacher')]
+        a = self.args
+        lines = [
+            f'Top-1 accuracy (%) on the demo val split ({NUM_CLASSES} x '
+            f'{a.val_per_class} images); corrupted copies at severity '
+            f'{"/".join(map(str, a.severities))}.',
+            'baseline = student trained on image labels only; STL = student '
+            'trained with token labels',
+            '(both: same architecture, data, augmentation and '
+            f'{self.iters} iterations); STL cls+max = STL scored with '
+            'cls + 0.5 * max over tokens;',
+            'teacher = the phase-1 token labeler.', '',
+            '| val set | ' + ' | '.join(t for _, t in cols) + ' |',
+            '|---|' + '---:|' * len(cols)]
+
+        def row(title, values):
+            cells = ['—' if v is None else f'{v:.2f}' for v in values]
+            return f'| {title} | ' + ' | '.join(cells) + ' |'
+
+        lines.append(row('clean', [m[k]['clean_top1'] for k, _ in cols]))
+        lines.append(row('**corrupted mean**',
+                         [m[k]['corrupted_mean_top1'] for k, _ in cols]))
+        for set_name, _ in self.sets[1:]:
+            lines.append(row(set_name, [m[k]['corrupted_top1'].get(set_name)
+                                        for k, _ in cols]))
+        stats = self.summary.get('token_labels', {})
+        if stats:
+            lines += ['', 'Token labels on the val images (tokens whose '
+                      'area is >= 50 % object / has no object pixel):']
+            for name, info in stats.items():
+                lines.append(f'  {MODEL_TITLES[name]}: '
+                             f'{describe_token_label_stats(info["stats"])}')
+        return '\n'.join(lines)
+
+
+def _options(pairs: List[str]) -> dict:
+    """``key=value`` strings -> a dict for ``Config.merge_from_dict``
+    (values parsed as ``--cfg-options`` parses them)."""
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *pairs]).cfg_options
