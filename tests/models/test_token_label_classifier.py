@@ -7,6 +7,7 @@ import torch
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
+from stl_mm.models.utils.token_mix import MixParams
 from stl_mm.models.utils.label_maps import (crop_token_targets,
                                             dense_label_maps, mix_flipped,
                                             sample_mix_token)
@@ -139,11 +140,9 @@ def test_loss_follows_a_preprocessor_mix_record():
     cls_t, tok_t = model.label_map_targets(inputs, plain)
     mixed = _samples()
     index = [1, 0, 3, 2]
-    weight = torch.zeros(4, 2, 2)
-    weight[:, 0, :] = 1.  # the top token row comes from the partner
-    for s, j, w in zip(mixed, index, weight):
-        s.set_field(j, 'mix_index', field_type='metainfo')
-        s.set_field(w, 'mix_token_weight')
+    # CutMix of the top token row (pixels 0..16 of 32): from the partner
+    mix = MixParams(mode='cutmix', lam=0.5, perm=torch.tensor(index),
+                    box=(0, 0, 16, 32), img_hw=(32, 32))
     captured = {}
     original = model.head.loss
 
@@ -152,7 +151,7 @@ def test_loss_follows_a_preprocessor_mix_record():
         return original(feats, data_samples, token_targets=token_targets)
 
     model.head.loss = spy
-    model.loss(inputs, mixed)
+    model.loss(inputs, mixed, mix=mix)
     tokens = captured['tokens']
     assert torch.allclose(tokens[:, :2], tok_t[index][:, :2])
     assert torch.allclose(tokens[:, 2:], tok_t[:, 2:])

@@ -31,7 +31,9 @@ from mmpretrain.structures import DataSample
 from stl_mm.registry import MODELS
 from ..utils.label_maps import (crop_token_targets, mix_flipped,
                                 sample_mix_token)
+from ..utils.data_preprocessor import STLDataPreprocessor
 from ..utils.token_labels import mix_token_labels
+from ..utils.token_mix import MixParams
 
 __all__ = ['TokenLabelClassifier']
 
@@ -120,6 +122,23 @@ class TokenLabelClassifier(ImageClassifier):
         self.mix_token_cfg = mix_token
         self.patch_size = int(patch_size or getattr(
             self.backbone, 'patch_size', 16))
+        pre = self.data_preprocessor
+        if isinstance(pre, STLDataPreprocessor):
+            # the batch-level mix record reaches loss() (as STLClassifier)
+            pre.pass_mix = True
+            if pre.mix is not None and pre.mix.patch_size is None:
+                pre.mix.patch_size = self.patch_size
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor',
+                mix: Optional[MixParams] = None):
+        """As ``ImageClassifier.forward``; ``mix`` (the batch's mix record
+        from ``STLDataPreprocessor``) is used in ``'loss'`` mode only."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, mix)
+        return super().forward(inputs, data_samples, mode)
 
     # ------------------------------------------------------------------
     def _stack_maps(self, data_samples: List[DataSample]):
@@ -157,18 +176,23 @@ class TokenLabelClassifier(ImageClassifier):
             num_classes=self.head.num_classes,
             smoothing=self.label_map_cfg['smoothing'])
 
-    def loss(self, inputs: torch.Tensor,
-             data_samples: List[DataSample]) -> dict:
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+             mix: Optional[MixParams] = None) -> dict:
+        """Head losses of a batch ``(B, 3, H, W)`` whose targets come from
+        its label maps, mixed as the images were (``mix``, from the
+        preprocessor) or by MixToken."""
         cls_targets, token_targets = self.label_map_targets(
             inputs, data_samples)
-        if 'mix_index' in data_samples[0]:  # image-level mix (preprocessor)
-            index = torch.tensor([s.mix_index for s in data_samples])
-            weight = torch.stack([s.mix_token_weight for s in data_samples])
-            token_targets = mix_token_labels(token_targets, index, weight)
-            share = weight.reshape(len(data_samples), -1).float().mean(1)
-            share = share.to(cls_targets.device)[:, None]
+        if mix is not None and mix.mixed:  # image-level mix (preprocessor)
+            p = self.patch_size
+            perm = mix.perm.to(token_targets.device)
+            weight = mix.token_weight(
+                (inputs.shape[-2] // p, inputs.shape[-1] // p),
+                device=token_targets.device)
+            token_targets = mix_token_labels(token_targets, perm, weight)
+            share = 1. - mix.lam  # the partner's share of the image
             cls_targets = (1 - share) * cls_targets + \
-                share * cls_targets[index.to(cls_targets.device)]
+                share * cls_targets[perm.to(cls_targets.device)]
         mask = None
         if self.mix_token_cfg is not None:
             p = self.patch_size
