@@ -53,6 +53,14 @@ def _build(name: str, img_size: int, device: str):
             return MODELS.build(cfg).to(device)
     from stl_mm.apis import init_model
     model = init_model(name, device=device).train()
+    from stl_mm.models.classifiers import TokenLabelClassifier
+    if isinstance(model, TokenLabelClassifier):
+        # offline-map configs: the plain step is the same network on image
+        # labels only
+        from mmpretrain.models import ImageClassifier
+        model = ImageClassifier(
+            backbone=model.backbone, head=model.head,
+            data_preprocessor=model.data_preprocessor).to(device).train()
     if _is_token_model(model) and model.head.mode == 'student':
         # An STL student config: its plain step (no teacher, no token
         # targets) is the same network trained on image labels only.
@@ -99,8 +107,8 @@ def _batch(batch_size, img_size, device, num_classes=1000):
 
 def _stl_batch(model, batch_size, img_size, num_classes=1000):
     """An STL training batch made by the model's own data preprocessor:
-    normalised student view mixed (with the mixing recorded in the samples),
-    normalised unmixed teacher view in ``teacher_inputs``."""
+    normalised student view mixed, normalised unmixed teacher view, and the
+    batch's mix record: ``(inputs, samples, teacher_inputs, mix)``."""
     import torch
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(0)
@@ -114,7 +122,41 @@ def _stl_batch(model, batch_size, img_size, num_classes=1000):
         samples.append(sample)
     data = model.data_preprocessor(
         dict(inputs=list(images), data_samples=samples), training=True)
-    return data['inputs'], data['data_samples'], data['teacher_inputs']
+    return (data['inputs'], data['data_samples'], data['teacher_inputs'],
+            data.get('mix'))
+
+
+def _offline_step_inputs(stl, samples, map_size=14, topk=5):
+    """The offline-maps twin of an STL student (``TokenLabelClassifier``:
+    the same backbone and head, token targets ROI-aligned from precomputed
+    label maps; MixToken for LV-ViT, the preprocessor's mix record
+    otherwise) and its samples: random ``[2, k, 14, 14]`` maps (a 224px
+    dump) and crop boxes."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from stl_mm.models.classifiers import TokenLabelClassifier
+    lvvit = getattr(stl.backbone, 'supports_mix_token', False)
+    model = TokenLabelClassifier(
+        backbone=copy.deepcopy(stl.backbone), head=copy.deepcopy(stl.head),
+        mix_token=dict(alpha=1.0) if lvvit else None).to(
+            next(stl.parameters()).device).train()
+    g = torch.Generator().manual_seed(1)
+    K = stl.head.num_classes
+    offline = []
+    for sample in samples:
+        sample = copy.deepcopy(sample)
+        scores = torch.randn(topk, map_size, map_size, generator=g)
+        index = torch.randint(0, K, (topk, map_size, map_size), generator=g)
+        sample.set_field(torch.stack([scores.sort(0, True).values,
+                                      index.float()]).half(),
+                         'token_label_map')
+        sample.set_field(np.array([.1, .2, .9, .8, 1., 0.], np.float32),
+                         'token_label_coords')
+        offline.append(sample)
+    return model, offline
 
 
 # --------------------------------------------------------------------------
@@ -190,19 +232,26 @@ def worker(args, name, kind):
         if not _is_token_model(model):
             raise ValueError(f'{name} has no token head: no STL step')
         stl = _build_stl(name, device, args.teacher_amp)
-        stl_inputs, stl_samples, teacher_inputs = _stl_batch(
+        stl_inputs, stl_samples, teacher_inputs, mix = _stl_batch(
             stl, args.batch_size, args.img_size, num_classes)
         stl_inputs = stl_inputs.to(device)
         teacher_inputs = teacher_inputs.to(device)
+        offline, offline_samples = _offline_step_inputs(stl, stl_samples)
+        # MixToken (LV-ViT) mixes inside the model instead
+        offline_mix = None if offline.mix_token_cfg else mix
         model.train()
-        plain, full = _time([
+        plain, full, maps = _time([
             _train_step(model, inputs, samples),
             _train_step(stl, stl_inputs, stl_samples,
-                        teacher_inputs=teacher_inputs)
+                        teacher_inputs=teacher_inputs, mix=mix),
+            _train_step(offline, stl_inputs, offline_samples,
+                        mix=offline_mix),
         ], args.iters, args.warmup, device, args.cpu_time)
         result['plain_img_s'] = args.batch_size / plain
         result['stl_img_s'] = args.batch_size / full
         result['stl_teacher_overhead'] = full / plain - 1.
+        result['offline_img_s'] = args.batch_size / maps
+        result['offline_maps_overhead'] = maps / plain - 1.
         from stl_mm.models.classifiers.stl_classifier import \
             teacher_autocast_dtype
         dtype = teacher_autocast_dtype(stl.teacher.amp_dtype, device)
@@ -271,6 +320,10 @@ def summarise(runs_by_model):
             r.update(stl_train_img_s=_best(runs['stl'], 'stl_img_s'),
                      stl_teacher_overhead=statistics.median(
                          run['stl_teacher_overhead'] for run in runs['stl']),
+                     offline_train_img_s=_best(runs['stl'], 'offline_img_s'),
+                     offline_maps_overhead=statistics.median(
+                         run['offline_maps_overhead']
+                         for run in runs['stl']),
                      teacher_precision=runs['stl'][0].get(
                          'teacher_precision'))
         r['runs'] = runs
@@ -298,7 +351,8 @@ def format_table(results, args, threads, loads):
     header = (f'{"model":34s} {"train img/s":>11s} {"x peer":>7s} '
               f'{"infer img/s":>11s} {"x peer":>7s} {"peak MB":>9s}')
     if args.stl:
-        header += f' {"STL img/s":>10s} {"teacher +%":>10s}'
+        header += (f' {"STL img/s":>10s} {"teacher +%":>10s}'
+                   f' {"maps img/s":>10s} {"maps +%":>8s}')
     lines.append(header)
     for name, r in results.items():
         line = (f'{name:34s} {r["train_img_s"]:11.2f} '
@@ -308,9 +362,11 @@ def format_table(results, args, threads, loads):
                 f'{r["peak_mem_mb"]:9.0f}')
         if 'stl_train_img_s' in r:
             line += (f' {r["stl_train_img_s"]:10.2f} '
-                     f'{100 * r["stl_teacher_overhead"]:10.1f}')
+                     f'{100 * r["stl_teacher_overhead"]:10.1f}'
+                     f' {r["offline_train_img_s"]:10.2f} '
+                     f'{100 * r["offline_maps_overhead"]:8.1f}')
         elif args.stl:
-            line += f' {"-":>10s} {"-":>10s}'
+            line += f' {"-":>10s} {"-":>10s} {"-":>10s} {"-":>8s}'
         lines.append(line)
     return '\n'.join(lines)
 
