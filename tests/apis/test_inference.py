@@ -189,8 +189,12 @@ def test_token_outputs_match_the_model(demo_root):
 
 
 def test_images_of_different_sizes(tmp_path):
+    """A test pipeline that keeps the image size (the demo's resizes and
+    crops to 64): images of different sizes are batched by shape."""
     torch.manual_seed(0)
-    model = init_model(str(LABELER))
+    model = init_model(str(LABELER), cfg_options={
+        'test_dataloader.dataset.pipeline': [
+            dict(type='stl_mm.LoadImageFromFile'), dict(type='PackInputs')]})
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
               rng.integers(0, 255, (96, 64, 3), dtype=np.uint8),

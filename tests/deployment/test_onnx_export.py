@@ -204,7 +204,9 @@ def test_opset_23_exports_one_attention_node_and_benchmarks(tmp_path):
 
 def test_preprocess_steps_follow_the_config():
     from mmengine.config import Config
-    cfg = Config.fromfile(str(LABELER))  # test pipeline: no resize
+    cfg = Config.fromfile(str(LABELER))
+    cfg.test_dataloader.dataset.pipeline = [  # a test pipeline: no resize
+        dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     steps, notes = preprocess_steps(cfg, (64, 64), dynamic=False)
     assert [s['op'] for s in steps] == ['resize_cover', 'center_crop']
     assert len(notes) == 1 and 'keeps the image size' in notes[0]

@@ -150,13 +150,16 @@ def test_fixed_shape_token_model_equals_inference_model(blocked_env,
 def test_dynamic_plain_model_keeps_the_image_size(blocked_env, tmp_path,
                                                   capsys):
     ckpt = _checkpoint(BASELINE, tmp_path / 'baseline.pth')
-    model = init_model(str(BASELINE), ckpt)
+    # a test pipeline that keeps the image size (the demo's resizes to 64)
+    model = init_model(str(BASELINE), ckpt, cfg_options={
+        'test_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'), dict(type='PackInputs')]})
     onnx_file = tmp_path / 'baseline.onnx'
     export_onnx(model, str(onnx_file), dynamic=True)
     names = tmp_path / 'names.txt'
     names.write_text('\n'.join(CLASSES) + '\n')
 
-    # the demo test pipeline keeps the image size: multiples of 16 here
+    # that pipeline keeps the image size: multiples of 16 here
     files = _images(tmp_path / 'images', [(64, 64), (80, 48)])
     expected = inference_model(model, files, topk=2)
     result = _standalone([onnx_file, *files, '--topk', '2', '--class-names',

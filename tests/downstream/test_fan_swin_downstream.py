@@ -1,7 +1,7 @@
 """FAN-Swin dense outputs under mmseg (SegFormer head) and mmdet (Cascade
 Mask R-CNN + FPN): the demo-sized configs train one step and validate on
 the generated scene sets through tools/train.py."""
-from conftest import REPO, run_tool
+from stl_mm.testing import REPO, run_tool
 from downstream_utils import (assert_finite_losses, read_scalars,  # noqa
                               scene_root)
 

@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from conftest import REPO, run_tool
+from stl_mm.testing import REPO, run_tool
 from stl_mm.utils import register_all_modules
 
 FULL = REPO / 'configs/lvvit/upernet_lvvit-s_8xb2-160k_ade20k-512x512.py'

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DEMO_CLS_CONFIG, REPO, demo_data_opts, run_tool
+from stl_mm.testing import DEMO_CLS_CONFIG, REPO, demo_data_opts, run_tool
 
 STUDENT = REPO / 'configs/stl/demo/fan_demo_student.py'
 LABELER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
-from conftest import REPO
+from stl_mm.testing import REPO
 from stl_mm.registry import MODELS
 from stl_mm.utils import register_all_modules
 

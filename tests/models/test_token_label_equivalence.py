@@ -19,7 +19,7 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 
-from conftest import REPO
+from stl_mm.testing import REPO
 from stl_mm.apis import init_model
 from stl_mm.apis.token_label_dump import dump_token_labels
 from stl_mm.models.utils.label_maps import crop_token_targets

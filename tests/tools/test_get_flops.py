@@ -4,7 +4,7 @@ through mmengine.analysis, fused attention counted like explicit attention.
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from stl_mm.testing import REPO, run_tool
 from stl_mm.apis import init_model
 from stl_mm.apis.complexity import (ComplexityInputError, model_complexity,
                                     print_complexity)

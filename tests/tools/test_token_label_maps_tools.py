@@ -6,7 +6,7 @@ with one line naming the image."""
 import pytest
 import torch
 
-from conftest import REPO, demo_data_opts, free_port, run_tool
+from stl_mm.testing import REPO, demo_data_opts, free_port, run_tool
 from stl_mm.apis.token_label_dump import dump_token_labels
 
 TEACHER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'
