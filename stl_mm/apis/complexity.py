@@ -49,8 +49,9 @@ def _build(model: Union[str, Config]) -> torch.nn.Module:
 
     from stl_mm.registry import MODELS
     from stl_mm.utils import register_all_modules
-    from .inference import _load_config, init_model
-    cfg = _load_config(model)
+    from .config import load_model_config
+    from .inference import init_model
+    cfg = load_model_config(model)
     scope = cfg.get('default_scope', 'mmpretrain')
     if scope == 'mmpretrain':
         return init_model(cfg)

@@ -22,7 +22,6 @@ def _build(**backbone):
     model = cfg.model.to_dict()
     model['teacher']['checkpoint'] = None
     model['backbone'].update(backbone)
-    model['data_preprocessor'] = cfg.data_preprocessor.to_dict()
     with DefaultScope.overwrite_default_scope('mmpretrain'), \
             warnings.catch_warnings():
         warnings.simplefilter('ignore')  # random teacher

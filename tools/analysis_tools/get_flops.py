@@ -11,7 +11,9 @@ MACs are counted by ``mmengine.analysis`` with a handle for fused attention
 (``scaled_dot_product_attention``), see ``stl_mm.apis.complexity``.
 """
 import argparse
+import sys
 
+from stl_mm.apis.complexity import print_complexity
 from stl_mm.utils.cli import friendly_errors
 
 
@@ -25,12 +27,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    from stl_mm.apis.complexity import print_complexity
+def main(argv=None) -> int:
     args = parse_args(argv)
     print_complexity(args.models, args.shape)
+    return 0
 
 
 if __name__ == '__main__':
     with friendly_errors():
-        main()
+        sys.exit(main())
