@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
-from stl_mm.models.backbones.fan import (check_state_matches,
+from stl_mm.models.backbones.fan import (PATCH_STRIDE, check_state_matches,
                                          to_classifier_format)
 from stl_mm.registry import MODELS
 from stl_mm.utils.checkpoint_reader import read_checkpoint
@@ -25,8 +25,8 @@ from .config import inference_model_cfg, load_model_config
 
 ImageInput = Union[str, np.ndarray]
 
-#: patch stride of FAN token grids
-TOKEN_STRIDE = 16
+#: patch stride of FAN token grids (defined once, in the backbone)
+TOKEN_STRIDE = PATCH_STRIDE
 def _classes_from_config(cfg: Config) -> Optional[List[str]]:
     """Class names from the config's test dataset, if it names them."""
     try:
