@@ -8,7 +8,6 @@ Checkpoints are synthesized in timm's training-file layout
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +22,15 @@ from stl_mm.engine.checkpoint_check import (CheckpointMismatchError,
 from stl_mm.models.backbones import FAN
 from stl_mm.models.utils import classifier_to_upstream
 
-FIXTURES = (Path(__file__).resolve().parents[2].parent /
-            'shared/fixtures/official')
-NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
+from stl_mm.testing import torch_threads, FIXTURES, NO_FIXTURES, synth_state_dict
 HYBRID = 'fan_tiny_8_p4_hybrid'
 IN22K = 21841
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def _timm_file(path, state, arch):
@@ -167,11 +162,6 @@ def test_fan_swin_upstream_file_through_init_model(tmp_path):
     variant = 'fan_swin_tiny_patch4_window7_224'
     fixture = json.loads((FIXTURES / f'{variant}.json').read_text())
     (probe, ) = fixture['probes']
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
     state = synth_state_dict(fixture['keys'], probe['seed'])
     path = _timm_file(tmp_path / 'fan_swin_tiny.pth.tar', state, variant)
     model = init_model(variant, checkpoint=path)

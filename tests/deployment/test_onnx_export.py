@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,11 +22,10 @@ from stl_mm.apis.onnx_export import (ExportError, export_onnx,  # noqa: E402
                                      load_for_export, preprocess_steps,
                                      verify_onnx)
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get(
-    'STL_MM_FIXTURES', REPO.parent / 'shared' / 'fixtures' / 'official'))
-NO_FIXTURES = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f'upstream fixtures not found at {FIXTURES}')
+from stl_mm.testing import FIXTURES, REPO, synth_state_dict  # noqa: E402
+from stl_mm.testing import NO_FIXTURES as _NO_FIXTURES  # noqa: E402
+
+NO_FIXTURES = pytest.mark.skipif(not FIXTURES.is_dir(), reason=_NO_FIXTURES)
 LABELER = REPO / 'configs/stl/demo/fan_demo_token_labeler.py'
 STUDENT = REPO / 'configs/stl/demo/fan_demo_student.py'
 MEAN = np.array([123.675, 116.28, 103.53], np.float32).reshape(1, 3, 1, 1)
@@ -48,11 +46,6 @@ def _fixture(variant):
 
 def _upstream_checkpoint(variant, seed, path):
     """An upstream-format (timm training) file with synthetic weights."""
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
     state = synth_state_dict(_fixture(variant)['keys'], seed)
     torch.save({'state_dict_ema': state, 'epoch': 349, 'arch': variant,
                 'version': 2}, path)

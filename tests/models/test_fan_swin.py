@@ -6,8 +6,6 @@ absent. The four upstream variants are built on the meta device; real
 compute uses FAN-Swin-T (one 224 forward) or a tiny custom arch.
 """
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,10 +18,8 @@ from stl_mm.models.backbones.fan_swin import (MASK_VALUE, SwinFANBlock,
                                               shifted_window_mask,
                                               window_partition)
 from stl_mm.models.utils import upstream_to_classifier
+from stl_mm.testing import torch_threads, FIXTURES, NO_FIXTURES, synth_state_dict
 
-FIXTURES = (Path(__file__).resolve().parents[2].parent /
-            'shared/fixtures/official')
-NO_FIXTURES = 'upstream fixtures not found at ' + str(FIXTURES)
 TOL = 1e-4
 TINY = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4],
             window_size=4)
@@ -32,23 +28,12 @@ VARIANTS = sorted(FANSwin.arch_zoo)
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def _fixture(name):
     return json.loads((FIXTURES / f'{name}.json').read_text())
-
-
-def _synth(keys, seed):
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
-    return synth_state_dict(keys, seed)
 
 
 def _input(seed, shape):
@@ -90,7 +75,7 @@ def test_probe_parity_tiny(fused):
     variant = 'fan_swin_tiny_patch4_window7_224'
     fixture = _fixture(variant)
     (probe, ) = fixture['probes']
-    upstream = _synth(fixture['keys'], probe['seed'])
+    upstream = synth_state_dict(fixture['keys'], probe['seed'])
     state = upstream_to_classifier(upstream)
     model = FANSwin(variant, fused_attn=fused).eval()
     backbone = {k[len('backbone.'):]: v for k, v in state.items()

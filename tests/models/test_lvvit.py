@@ -2,9 +2,7 @@
 through init_model (timm-style file), resolution handling of checkpoints,
 MixToken against an upstream-style reference, dense outputs, errors."""
 import argparse
-import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +12,14 @@ from mmengine.registry import DefaultScope
 
 from stl_mm.apis import init_model
 from stl_mm.models.backbones import LVViT
-from stl_mm.models.backbones.lvvit import checkpoint_filter_fn
 from stl_mm.models.utils import classifier_to_upstream
 from stl_mm.registry import MODELS
 
+from stl_mm.testing import torch_threads, FIXTURES, NO_FIXTURES, synth_state_dict
+
 REPO = Path(__file__).resolve().parents[2]
-# STL_MM_FIXTURES points elsewhere (e.g. from a worktree without ../shared)
-FIXTURES = Path(os.environ.get('STL_MM_FIXTURES',
-                               REPO.parent / 'shared/fixtures/official'))
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f'upstream fixtures not found at {FIXTURES}')
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
+                                    reason=NO_FIXTURES)
 VARIANTS = {'lvvit_t': ('lvvit_t', 224), 'lvvit_s': ('lvvit_s', 224),
             'lvvit_m': ('lvvit_m', 224), 'lvvit_l_448': ('lvvit_l', 448)}
 TINY = dict(embed_dims=32, depth=2, num_heads=2, stem_channels=8,
@@ -32,22 +28,12 @@ TINY = dict(embed_dims=32, depth=2, num_heads=2, stem_channels=8,
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def _fixture(name):
     return json.loads((FIXTURES / f'{name}.json').read_text())
-
-
-def _synth():
-    spec = importlib.util.spec_from_file_location(
-        'synth_state_dict', FIXTURES / 'synth_state_dict.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.synth_state_dict
 
 
 def _classifier(arch, img_size=224, num_classes=1000, **backbone):
@@ -88,7 +74,7 @@ def test_upstream_keys_and_parameter_count(name):
 def test_probe_parity_through_init_model(tmp_path):
     fixture = _fixture('lvvit_t')
     probe = fixture['probes'][0]
-    state = _synth()(fixture['keys'], probe['seed'])
+    state = synth_state_dict(fixture['keys'], probe['seed'])
     path = tmp_path / 'lvvit_t.pth.tar'
     _timm_file(path, state, 'lvvit_t')
     model = init_model('lvvit_t', checkpoint=str(path))
@@ -114,7 +100,7 @@ def test_checkpoint_of_another_resolution_keeps_its_grid(tmp_path):
     embeddings at 224."""
     keys = [[k, [1, 577, 240] if k == 'pos_embed' else s, d]
             for k, s, d in _fixture('lvvit_t')['keys']]
-    state = _synth()(keys, 7)
+    state = synth_state_dict(keys, 7)
     path = tmp_path / 'lvvit_t_384.pth'
     torch.save(state, path)  # a plain released state dict
     model = init_model('lvvit_t', checkpoint=str(path))

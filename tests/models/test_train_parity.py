@@ -8,9 +8,6 @@ and the gradients of some parameters. Our model loads the same
 upstream-format weights through the project's conversion path.
 """
 import json
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,23 +16,10 @@ from mmpretrain.structures import DataSample
 
 from stl_mm.models.utils import classifier_to_upstream, upstream_to_classifier
 from stl_mm.registry import MODELS
+from stl_mm.testing import FIXTURES, synth_state_dict
 from stl_mm.utils import register_all_modules
 
-# ../shared/fixtures/official next to the checkout (override with
-# STL_MM_OFFICIAL_FIXTURES, e.g. from a git worktree elsewhere)
-FIXTURES = Path(os.environ.get(
-    'STL_MM_OFFICIAL_FIXTURES',
-    Path(__file__).resolve().parents[2].parent / 'shared/fixtures/official'))
 NAME = 'train_fan_tiny_8_p4_hybrid_token_seed50'
-
-
-def _synth(keys, seed):
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from synth_state_dict import synth_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
-    return synth_state_dict(keys, seed)
 
 
 def _rel(a, b):
@@ -63,7 +47,7 @@ def test_train_mode_outputs_loss_and_gradients_match_upstream():
                       cls_weight=meta['cls_weight'],
                       dense_weight=meta['dense_weight'])))
         model.load_state_dict(
-            upstream_to_classifier(_synth(keys, meta['seed'])), strict=True)
+            upstream_to_classifier(synth_state_dict(keys, meta['seed'])), strict=True)
         model.train()
 
         x = torch.from_numpy(ref['x'])
