@@ -36,11 +36,13 @@ pip_install -r "$ROOT/requirements/build.txt"
 pip_install -r "$ROOT/requirements/torch.txt"
 mmcv_wheel=$("$ROOT/tools/build_mmcv.sh" "$PY" "$CACHE/wheels")
 pip_install "$mmcv_wheel" -r "$ROOT/requirements/runtime.txt" \
-  -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/deploy.txt"
+  -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/deploy.txt" \
+  -r "$ROOT/requirements/bench.txt" -r "$ROOT/requirements/custom.txt" \
+  -r "$ROOT/requirements/tensorboard.txt"
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 # imagecorruptions' install may pull a newer setuptools; keep the working range.
 pip_install -r "$ROOT/requirements/build.txt"
-"$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmdet, onnx, onnxruntime, stl_mm" \
+"$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmdet, onnx, onnxruntime, timm, sklearn, pytorch_optimizer, tensorboard, stl_mm" \
   || { echo "setup_env: the installed stack does not import (see above)" >&2; exit 1; }
 echo "$fingerprint" > "$STAMP"
 echo "setup_env: done" >&2
