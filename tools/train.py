@@ -6,12 +6,9 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import stl_mm  # noqa: F401 (safe checkpoint loading, registry)
-from stl_mm.engine import (check_preprocessor_layout, enable_amp,
-                           init_cpu_distributed, prepare_training)
+from stl_mm.engine import check_preprocessor_layout, enable_amp, run_train
 from stl_mm.utils.cli import friendly_errors
 from stl_mm.utils.config_options import check_cfg_options
 
@@ -88,19 +85,12 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_evaluator = None
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
-    cfg.launcher = args.launcher
     return cfg
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = prepare_training(merge_args(load_config(args.config), args))
-    init_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    run_train(merge_args(load_config(args.config), args), args.launcher)
     return 0
 
 
