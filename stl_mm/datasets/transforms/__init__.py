@@ -5,4 +5,5 @@ from .crop import RandomResizedCropAndInterpolation  # noqa: F401
 from .token_label_map import (LoadTokenLabelMap,  # noqa: F401
                               RandomFlipWithCoords,
                               RandomResizedCropWithCoords)
+from .token_label_randaug import RandAugmentWithLabelMap  # noqa: F401
 from .loading import LoadImageFromFile  # noqa: F401

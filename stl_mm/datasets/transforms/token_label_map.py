@@ -8,21 +8,26 @@
   full image the current image shows, as fractions, and whether it is
   mirrored).
 - :class:`RandomResizedCropWithCoords` / :class:`RandomFlipWithCoords` are
-  mmpretrain's ``RandomResizedCrop`` and mmcv's ``RandomFlip`` that also
-  update that record (upstream ``RandomResizedCropAndInterpolationWithCoords``
-  and ``RandomHorizontalFlipWithLabel``), in any order. The label map itself
+  mmpretrain's ``RandomResizedCrop`` (with timm's random interpolation, as
+  :class:`~stl_mm.datasets.transforms.crop.RandomResizedCropAndInterpolation`)
+  and mmcv's ``RandomFlip`` that also update that record (upstream
+  ``RandomResizedCropAndInterpolationWithCoords`` and
+  ``RandomHorizontalFlipWithLabel``), in any order. The label map itself
   is never resampled here: the model ROI-aligns it onto the crop's token
   grid in one batched call (:mod:`stl_mm.models.utils.label_maps`).
 
-Any other geometric transform between loading the map and packing would
-desynchronise image and map; only photometric ones (colour RandAugment ops,
-random erasing) may go there. A train pipeline reads::
+The geometric RandAugment ops warp the map itself
+(:class:`~stl_mm.datasets.transforms.token_label_randaug.RandAugmentWithLabelMap`,
+before the crop, as upstream); any other geometric transform between
+loading the map and packing would desynchronise image and map. A train
+pipeline reads (upstream order)::
 
     LoadImageFromFile
     LoadTokenLabelMap(map_root=..., num_classes=K)
-    RandomResizedCropWithCoords(scale=224)
     RandomFlipWithCoords(prob=0.5)
-    RandAugment(...photometric...) / RandomErasing
+    RandAugmentWithLabelMap(policies='timm_increasing', ...)
+    RandomResizedCropWithCoords(scale=224, interpolation='random')
+    RandomErasing
     PackInputs(algorithm_keys=['token_label_map', 'token_label_coords'])
 """
 import os.path as osp
@@ -33,9 +38,9 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 from mmcv.transforms import RandomFlip
-from mmpretrain.datasets.transforms import RandomResizedCrop
 
 from stl_mm.registry import TRANSFORMS
+from .crop import RandomResizedCropAndInterpolation
 
 __all__ = ['LoadTokenLabelMap', 'RandomResizedCropWithCoords',
            'RandomFlipWithCoords', 'label_map_path', 'check_label_map',
@@ -191,18 +196,30 @@ def _compose_crop(coords: np.ndarray, crop: Tuple[float, float, float,
 
 
 @TRANSFORMS.register_module()
-class RandomResizedCropWithCoords(RandomResizedCrop):
+class RandomResizedCropWithCoords(RandomResizedCropAndInterpolation):
     """mmpretrain ``RandomResizedCrop`` that also records the crop in
-    ``token_label_coords`` (when present). Same arguments."""
+    ``token_label_coords`` (when present).
+
+    Args:
+        interpolation (str | Sequence[str]): one name (default
+            ``'bilinear'``, mmpretrain's) or, as timm's
+            ``--train-interpolation random`` (upstream's default),
+            ``'random'``: bilinear or bicubic per image.
+        Other arguments: as :class:`mmpretrain.datasets.RandomResizedCrop`.
+    """
+
+    def __init__(self, scale, *args, interpolation='bilinear', **kwargs):
+        super().__init__(scale, *args, interpolation=interpolation, **kwargs)
 
     def transform(self, results: dict) -> dict:
         img = results['img']
         H, W = img.shape[:2]
         top, left, crop_h, crop_w = self.rand_crop_params(img)
+        interpolation = self.rand_interpolation()
         img = mmcv.imcrop(img, bboxes=np.array(
             [left, top, left + crop_w - 1, top + crop_h - 1]))
         results['img'] = mmcv.imresize(
-            img, tuple(self.scale[::-1]), interpolation=self.interpolation,
+            img, tuple(self.scale[::-1]), interpolation=interpolation,
             backend=self.backend)
         results['img_shape'] = results['img'].shape[:2]
         if COORDS_KEY in results:

@@ -14,48 +14,23 @@ photometric ones, nor random erasing. A training pipeline reads::
 
 ``STLDataPreprocessor`` then normalises both views identically.
 
-Both wrappers reuse mmcv's ``TransformBroadcaster`` with
-``share_random_params=True``: the random methods of the wrapped transforms
+Both replay mmcv's cached randomness: ``TwoViewSpatial`` is a
+``TransformBroadcaster`` with ``share_random_params=True``;
+``TwoViewRandAugment`` is a ``ReplayRandAugment`` (the mechanism shared with
+``RandAugmentWithLabelMap``). The random methods of the wrapped transforms
 (those decorated with ``cache_randomness``) run once and their results are
 replayed for the teacher view.
 """
 from typing import Dict, List, Sequence, Union
 
 from mmcv.transforms import BaseTransform, TransformBroadcaster
-from mmpretrain.datasets.transforms import RandAugment
 
 from stl_mm.registry import TRANSFORMS
+from .randaug_replay import (SPATIAL_RANDAUG_OPS, ReplayRandAugment,
+                             dedupe_random_methods)
 
 __all__ = ['AddTeacherView', 'TwoViewSpatial', 'TwoViewRandAugment',
            'SPATIAL_RANDAUG_OPS']
-
-# mmpretrain's geometric RandAugment ops (Shear / Translate cover the X and Y
-# variants through their ``direction``); every other op is photometric.
-SPATIAL_RANDAUG_OPS = ('Rotate', 'Shear', 'Translate')
-
-
-def _dedupe_random_methods(transform) -> None:
-    """Work around an mmcv ``cache_randomness`` bug, in place.
-
-    ``cache_randomness.__set_name__`` appends the method name to the
-    ``_methods_with_randomness`` list it finds on the class, and that list
-    may be the *parent's* (inherited) one: a subclass that re-decorates the
-    method appends it again. mmpretrain's ``RandomResizedCrop`` thus lists
-    ``rand_crop_params`` twice, ``cache_random_params`` wraps the method
-    twice with its invocation counter, and every shared-parameter call fails
-    with "... has been invoked 2 times". Giving each wrapped instance its
-    own de-duplicated list (an instance attribute shadows the class one;
-    caching itself is keyed by method name) restores the intended
-    behaviour without touching the classes.
-    """
-    names = getattr(transform, '_methods_with_randomness', None)
-    if names is not None:
-        transform._methods_with_randomness = list(dict.fromkeys(names))
-    children = getattr(transform, 'transforms', None)
-    if children is not None and hasattr(children, "__iter__"):
-        for child in children:
-            if child is not transform:
-                _dedupe_random_methods(child)
 
 
 @TRANSFORMS.register_module()
@@ -113,7 +88,7 @@ class TwoViewSpatial(TransformBroadcaster):
             share_random_params=True)
         self.key = key
         self.teacher_key = teacher_key
-        _dedupe_random_methods(self.transforms)
+        dedupe_random_methods(self.transforms)
 
     def transform(self, results: Dict) -> Dict:
         if self.teacher_key not in results:
@@ -124,15 +99,15 @@ class TwoViewSpatial(TransformBroadcaster):
 
 
 @TRANSFORMS.register_module()
-class TwoViewRandAugment(RandAugment):
+class TwoViewRandAugment(ReplayRandAugment):
     """mmpretrain ``RandAugment`` whose geometric ops also hit the teacher.
 
     The ops are chosen once per sample (the parent's random choice); every
     chosen op runs on the student image in the usual order, and the
-    geometric ones (``spatial_ops``) additionally run on the teacher view
-    with the same random decisions (apply or not, magnitude, sign) through
-    a shared-parameter ``TransformBroadcaster``. Photometric ops never touch
-    the teacher view.
+    geometric ones (``spatial_ops``) run once more on the teacher view with
+    the same random decisions (apply or not, magnitude, sign), replayed by
+    :class:`~stl_mm.datasets.transforms.randaug_replay.ReplayRandAugment`.
+    Photometric ops never touch the teacher view.
 
     Args:
         teacher_key: the teacher image field.
@@ -145,32 +120,20 @@ class TwoViewRandAugment(RandAugment):
                  teacher_key: str = 'teacher_img',
                  spatial_ops: Sequence[str] = SPATIAL_RANDAUG_OPS,
                  **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, spatial_ops=spatial_ops, **kwargs)
         self.teacher_key = teacher_key
-        self.spatial_ops = tuple(spatial_ops)
-        self._shared = {}
-        for index, (policy, op) in enumerate(
-                zip(self.policies, self.transforms)):
-            if str(policy['type']).split('.')[-1] in self.spatial_ops:
-                broadcaster = TransformBroadcaster(
-                    transforms=[op],
-                    mapping={'img': ['img', teacher_key]},
-                    auto_remap=True,
-                    share_random_params=True)
-                _dedupe_random_methods(broadcaster.transforms)
-                self._shared[index] = broadcaster
 
-    def transform(self, results: Dict) -> Dict:
+    def check(self, results: Dict) -> None:
         if self.teacher_key not in results:
             raise KeyError(
                 f'{self.__class__.__name__}: no {self.teacher_key!r} in the '
                 'results; put AddTeacherView before it in the pipeline.')
-        for index in self.random_policy_indices():
-            op = self._shared.get(index, self.transforms[index])
-            results = op(results)
+
+    def replay(self, op, results: Dict) -> Dict:
+        view = op(dict(img=results[self.teacher_key]))
+        results[self.teacher_key] = view['img']
         return results
 
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] +
-                f'teacher_key={self.teacher_key!r}, '
-                f'spatial_ops={self.spatial_ops})')
+                f', teacher_key={self.teacher_key!r})')
