@@ -22,34 +22,26 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=295, eta_min=1e-5, by_epoch=True,
          begin=5, end=300),
 ]
-bgr_mean = [103.53, 116.28, 123.675]
-bgr_std = [57.375, 57.12, 58.395]
+# rand-n3: three RandAugment ops per image; upstream order: flip,
+# RandAugment on the whole image and its map, crop;
+# photometric_train_pipeline is the photometric-only switch (see _base_)
+label_map_randaug = dict(
+    type='stl_mm.RandAugmentWithLabelMap',
+    policies='timm_increasing',
+    num_policies=3,
+    total_level=10,
+    magnitude_level=9,
+    magnitude_std=0.5,
+    hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
+photometric_randaug = dict(label_map_randaug, warp_label_map=False)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='stl_mm.LoadTokenLabelMap',
-         map_root={{_base_.label_map_root}}, num_classes=1000),
-    dict(type='stl_mm.RandomResizedCropWithCoords', scale=224,
-         backend='pillow', interpolation='bicubic'),
-    dict(type='stl_mm.RandomFlipWithCoords', prob=0.5,
-         direction='horizontal'),
-    dict(
-        type='RandAugment',
-        policies={{_base_.photometric_randaug_policies}},
-        num_policies=3,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std),
-    dict(type='PackInputs',
-         algorithm_keys=['token_label_map', 'token_label_coords']),
+    {{_base_.load_image}}, {{_base_.load_label_map}},
+    {{_base_.flip_with_coords}}, label_map_randaug, {{_base_.train_crop}},
+    {{_base_.random_erasing}}, {{_base_.pack_label_maps}}
+]
+photometric_train_pipeline = [
+    {{_base_.load_image}}, {{_base_.load_label_map}}, {{_base_.train_crop}},
+    {{_base_.flip_with_coords}}, photometric_randaug,
+    {{_base_.random_erasing}}, {{_base_.pack_label_maps}}
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

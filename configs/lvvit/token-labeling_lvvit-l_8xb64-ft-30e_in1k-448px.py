@@ -18,35 +18,19 @@ model = dict(
             type='Pretrained',
             checkpoint='work_dirs/token-labeling_lvvit-l_8xb128-300e_in1k/epoch_310.pth')))
 
-bgr_mean = [103.53, 116.28, 123.675]
-bgr_std = [57.375, 57.12, 58.395]
+# upstream order: flip, RandAugment on the whole image and its map, crop;
+# photometric_train_pipeline is the photometric-only switch (see _base_)
+train_crop = dict(type='stl_mm.RandomResizedCropWithCoords', scale=img_size,
+                  backend='pillow', interpolation='random')
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='stl_mm.LoadTokenLabelMap',
-         map_root={{_base_.label_map_root}}, num_classes=1000),
-    dict(type='stl_mm.RandomResizedCropWithCoords', scale=img_size,
-         backend='pillow', interpolation='bicubic'),
-    dict(type='stl_mm.RandomFlipWithCoords', prob=0.5,
-         direction='horizontal'),
-    dict(
-        type='RandAugment',
-        policies={{_base_.photometric_randaug_policies}},
-        num_policies=3,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std),
-    dict(type='PackInputs',
-         algorithm_keys=['token_label_map', 'token_label_coords']),
+    {{_base_.load_image}}, {{_base_.load_label_map}},
+    {{_base_.flip_with_coords}}, {{_base_.label_map_randaug}}, train_crop,
+    {{_base_.random_erasing}}, {{_base_.pack_label_maps}}
+]
+photometric_train_pipeline = [
+    {{_base_.load_image}}, {{_base_.load_label_map}}, train_crop,
+    {{_base_.flip_with_coords}}, {{_base_.photometric_randaug}},
+    {{_base_.random_erasing}}, {{_base_.pack_label_maps}}
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),

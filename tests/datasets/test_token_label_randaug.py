@@ -13,6 +13,7 @@ from mmengine.dataset import Compose
 
 from stl_mm.datasets.transforms.token_label_randaug import (
     RandAugmentWithLabelMap, label_map_matrix, warp_label_map)
+from stl_mm.testing import REPO
 from stl_mm.utils import register_all_modules
 
 GRID = 14          # label-map cells per side
@@ -218,3 +219,73 @@ def test_switch_draws_photometric_ops_only(sample):
         out = upstream(load(dict(img_path=sample['img'])))
         changed += not torch.equal(out['token_label_map'], stored)
     assert changed > 3  # the default does warp
+
+
+RECIPE = REPO / 'configs/lvvit/token-labeling_lvvit-s_8xb128-300e_in1k.py'
+
+
+@pytest.fixture(scope='module')
+def imagenet_like(tmp_path_factory):
+    """8 non-square training images in 2 class folders and their 14x14
+    top-5 maps (ImageNet layout, 5 classes)."""
+    root = tmp_path_factory.mktemp('inet')
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        name = f'n0{i % 2}/img{i}.JPEG'
+        (root / 'train' / name).parent.mkdir(parents=True, exist_ok=True)
+        h, w = (rng.integers(60, 100) for _ in range(2))
+        mmcv.imwrite(rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                     str(root / 'train' / name))
+        value = torch.empty(2, 5, GRID, GRID, dtype=torch.float16)
+        value[0] = torch.linspace(4., 0., 5).view(5, 1, 1)
+        value[1] = torch.from_numpy(np.stack(
+            [rng.permutation(5) for _ in range(GRID * GRID)], -1).reshape(
+                5, GRID, GRID)).half()
+        (root / 'maps' / name).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(value, root / 'maps' / name.replace('.JPEG', '.pt'))
+    return root
+
+
+@pytest.mark.parametrize('switch', [False, True],
+                         ids=['upstream', 'photometric-switch'])
+def test_imagenet_recipe_trains_through_the_runner(imagenet_like, tmp_path,
+                                                   switch):
+    """The LV-ViT-S ImageNet config, its pipeline unchanged (only the data
+    root, the class count and a tiny LV-ViT swapped in), runs 2 steps."""
+    from mmengine.config import Config
+
+    from stl_mm.engine import build_train_runner
+    cfg = Config.fromfile(str(RECIPE))
+    pipeline = cfg.photometric_train_pipeline if switch else \
+        cfg.train_dataloader.dataset.pipeline
+    for t in pipeline:
+        if t['type'] == 'stl_mm.LoadTokenLabelMap':
+            t.update(map_root=str(imagenet_like / 'maps'), num_classes=5)
+    types = [t['type'].split('.')[-1] for t in pipeline]
+    ra = pipeline[types.index('RandAugmentWithLabelMap')]
+    assert ra.get('warp_label_map', True) is not switch
+    crop, rand = types.index('RandomResizedCropWithCoords'), \
+        types.index('RandAugmentWithLabelMap')
+    assert (crop < rand) is switch  # upstream: RandAugment before the crop
+    cfg.train_dataloader.update(
+        batch_size=4, num_workers=0, persistent_workers=False,
+        pin_memory=False)
+    cfg.train_dataloader.dataset = dict(
+        type='CustomDataset', data_root=str(imagenet_like),
+        data_prefix='train', pipeline=pipeline)
+    cfg.model.backbone.update(arch=dict(embed_dims=32, depth=1, num_heads=2,
+                                        stem_channels=8, skip_lam=2.0),
+                              drop_path_rate=0.)
+    cfg.model.head.update(num_classes=5, in_channels=32)
+    cfg.model.data_preprocessor.num_classes = 5
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=10)
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
+    cfg.default_hooks.checkpoint = None
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.randomness = dict(seed=0)
+    runner = build_train_runner(cfg)
+    runner.train()
+    assert runner.iter == 2
+    loss = runner.message_hub.get_scalar('train/loss').current()
+    assert math.isfinite(loss) and loss > 0

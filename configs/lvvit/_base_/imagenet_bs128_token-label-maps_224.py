@@ -1,14 +1,19 @@
 # ImageNet-1K with offline token-label maps (Token Labeling recipe, 224px).
 # Every training image has a label map (top-5 scores of a teacher on its
 # token grid, e.g. the published NFNet-F6 maps or tools/dump_token_labels.py
-# output) at <map_root>/<class>/<image>.pt. The crop and flip are recorded so
-# that the model ROI-aligns the map onto the crop's token grid.
-# RandAugment: rand-m9-mstd0.5-inc1 as upstream, but only its photometric ops:
-# upstream also warps the label map with Rotate/Shear/Translate, which the
-# crop record cannot express (see docs/token_labels.md).
-# Random erasing 0.25 (per-pixel), no image-level Mixup/CutMix (upstream
-# default; MixToken runs inside the model). Eval: bicubic resize of the short
-# side to 224 / crop_pct, centre crop 224 (crop_pct 0.9 for T/S, 1.0 for M/L).
+# output) at <map_root>/<class>/<image>.pt.
+# Upstream order (TokenLabeling transforms_imagenet_train): horizontal flip,
+# RandAugment rand-m9-mstd0.5-inc1 on the whole image whose Rotate / Shear /
+# Translate also warp the whole label map, then the random resized crop
+# (bilinear or bicubic per image, --train-interpolation random), whose box
+# the model ROI-aligns the map with; random erasing 0.25 (per-pixel), no
+# image-level Mixup/CutMix (upstream default; MixToken runs inside the
+# model). Eval: bicubic resize of the short side to 224 / crop_pct, centre
+# crop 224 (crop_pct 0.9 for T/S, 1.0 for M/L).
+# Switch to the photometric-only pipeline (crop, flip, RandAugment without
+# geometric ops; the map is never warped), in a config inheriting this one:
+#   train_dataloader = dict(
+#       dataset=dict(pipeline={{_base_.photometric_train_pipeline}}))
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
 label_map_root = 'data/imagenet/label_top5_train_nfnet'
@@ -27,47 +32,47 @@ lvvit_data_preprocessor = dict(
 bgr_mean = lvvit_data_preprocessor['mean'][::-1]
 bgr_std = lvvit_data_preprocessor['std'][::-1]
 
-photometric_randaug_policies = [
-    dict(type='AutoContrast'),
-    dict(type='Equalize'),
-    dict(type='Invert'),
-    dict(type='Posterize', magnitude_range=(4, 0)),
-    dict(type='Solarize', magnitude_range=(256, 0)),
-    dict(type='SolarizeAdd', magnitude_range=(0, 110)),
-    dict(type='ColorTransform', magnitude_range=(0, 0.9)),
-    dict(type='Contrast', magnitude_range=(0, 0.9)),
-    dict(type='Brightness', magnitude_range=(0, 0.9)),
-    dict(type='Sharpness', magnitude_range=(0, 0.9)),
-]
+# the pieces of the train pipelines (the fine-tune configs reuse them)
+load_image = dict(type='LoadImageFromFile')
+load_label_map = dict(type='stl_mm.LoadTokenLabelMap',
+                      map_root=label_map_root, num_classes=num_classes)
+flip_with_coords = dict(type='stl_mm.RandomFlipWithCoords', prob=0.5,
+                        direction='horizontal')
+train_crop = dict(type='stl_mm.RandomResizedCropWithCoords', scale=img_size,
+                  backend='pillow', interpolation='random')
+randaug = dict(
+    # upstream's op list (timm_increasing = rand-...-inc1); fill = the
+    # mean colour, as timm's img_mean
+    policies='timm_increasing',
+    num_policies=randaug_num_policies,
+    total_level=10,
+    magnitude_level=9,
+    magnitude_std=0.5,
+    hparams=dict(
+        pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'))
+label_map_randaug = dict(randaug, type='stl_mm.RandAugmentWithLabelMap')
+photometric_randaug = dict(randaug, type='stl_mm.RandAugmentWithLabelMap',
+                           warp_label_map=False)
+random_erasing = dict(
+    type='RandomErasing',
+    erase_prob=0.25,
+    mode='rand',
+    min_area_ratio=0.02,
+    max_area_ratio=1 / 3,
+    fill_color=bgr_mean,
+    fill_std=bgr_std)
+pack_label_maps = dict(type='PackInputs',
+                       algorithm_keys=['token_label_map',
+                                       'token_label_coords'])
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='stl_mm.LoadTokenLabelMap', map_root=label_map_root,
-         num_classes=num_classes),
-    dict(type='stl_mm.RandomResizedCropWithCoords', scale=img_size,
-         backend='pillow', interpolation='bicubic'),
-    dict(type='stl_mm.RandomFlipWithCoords', prob=0.5,
-         direction='horizontal'),
-    dict(
-        type='RandAugment',
-        policies=photometric_randaug_policies,
-        num_policies=randaug_num_policies,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std),
-    dict(type='PackInputs',
-         algorithm_keys=['token_label_map', 'token_label_coords']),
-]
+# upstream: flip, RandAugment (image and map), crop
+train_pipeline = [load_image, load_label_map, flip_with_coords,
+                  label_map_randaug, train_crop, random_erasing,
+                  pack_label_maps]
+# the switch: crop and flip recorded, photometric RandAugment ops only
+photometric_train_pipeline = [load_image, load_label_map, train_crop,
+                              flip_with_coords, photometric_randaug,
+                              random_erasing, pack_label_maps]
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),
