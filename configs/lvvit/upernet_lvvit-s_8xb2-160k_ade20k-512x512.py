@@ -2,11 +2,15 @@
 # segmentation recipe (zihangJiang/TokenLabeling seg/configs/lvvit): features
 # of blocks 6, 9, 12 and 15, an auxiliary FCN head on the third, AdamW lr 6e-5
 # (weight decay 0.01), 1500 linear warm-up iterations, poly decay, slide
-# inference (stride 341). Upstream turns the four stride-16 maps into a
-# stride 4/8/16/16 pyramid with its own deconvolution "side layers"; here
-# mmseg's MultiLevelNeck does that (the ViT+UperNet neck of mmseg). The
-# backbone starts from the released 224px ImageNet weights, its position
-# embedding resized to the 32x32 grid of 512px crops.
+# inference (stride 341). The four stride-16 maps become a stride 4/8/16/16
+# pyramid through upstream's deconvolution "side layers" inside the backbone
+# (the last one to 2048 channels), so the released UperNet checkpoints
+# (upernet_lvvit_s.pth) load as they are (load_from=...). mmseg's own
+# ViT + UperNet neck instead: backbone.side_layers=None, neck=dict(
+# type='MultiLevelNeck', in_channels=[384] * 4, out_channels=384,
+# scales=[4, 2, 1, 1]), decode_head.in_channels=[384] * 4. The backbone
+# starts from the released 224px ImageNet weights, its position embedding
+# resized to the 32x32 grid of 512px crops.
 _base_ = ['../_base_/seg_runtime.py']
 
 crop_size = (512, 512)
@@ -28,20 +32,16 @@ model = dict(
         arch='lvvit_s',
         img_size=crop_size,
         out_indices=(6, 9, 12, 15),
+        side_layers=dict(out_channels=2048, norm_cfg=norm_cfg),
         drop_path_rate=0.1,
         pos_embed_loading='resize',
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/zihangJiang/TokenLabeling/'
             'releases/download/1.0/lvvit_s-26M-224-83.3.pth.tar')),
-    neck=dict(
-        type='MultiLevelNeck',
-        in_channels=[embed_dims] * 4,
-        out_channels=embed_dims,
-        scales=[4, 2, 1, 1]),
     decode_head=dict(
         type='UPerHead',
-        in_channels=[embed_dims] * 4,
+        in_channels=[embed_dims] * 3 + [2048],
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=256,

@@ -11,9 +11,10 @@ model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=32, depth=4, num_heads=2,
                   stem_channels=8, skip_lam=2.0),
-        img_size=crop_size, out_indices=(0, 1, 2, 3), init_cfg=None),
-    neck=dict(in_channels=[32] * 4, out_channels=32),
-    decode_head=dict(in_channels=[32] * 4, channels=32, norm_cfg=norm_cfg),
+        img_size=crop_size, out_indices=(0, 1, 2, 3), init_cfg=None,
+        side_layers=dict(out_channels=64, norm_cfg=norm_cfg)),
+    decode_head=dict(in_channels=[32] * 3 + [64], channels=32,
+                     norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=32, channels=32, norm_cfg=norm_cfg),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(96, 96)))
 train_pipeline = [

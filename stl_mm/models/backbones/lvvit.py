@@ -169,6 +169,29 @@ def _trunc_normal_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _side_layers(D: int, out_channels: int,
+                 norm_cfg: Optional[dict] = None) -> List[nn.Sequential]:
+    """Upstream's four segmentation side layers (strides x4, x2, x1, x1;
+    the last to ``out_channels``), module indices as upstream's."""
+    from mmcv.cnn import build_norm_layer
+    norm_cfg = norm_cfg or dict(type='BN')
+
+    def unit(conv: nn.Module, channels: int) -> List[nn.Module]:
+        return [conv, build_norm_layer(norm_cfg, channels)[1],
+                nn.ReLU(inplace=True)]
+
+    def up(factor: int) -> nn.Sequential:
+        return nn.Sequential(
+            *unit(nn.ConvTranspose2d(D, D, factor, stride=factor,
+                                     bias=False), D),
+            *unit(nn.Conv2d(D, D, 1, bias=False), D))
+
+    return [up(4), up(2),
+            nn.Sequential(*unit(nn.Conv2d(D, D, 1, bias=False), D)),
+            nn.Sequential(*unit(nn.Conv2d(D, out_channels, 1, bias=False),
+                                out_channels))]
+
+
 @MODELS.register_module()
 class LVViT(BaseModule):
     """LV-ViT backbone.
@@ -197,6 +220,17 @@ class LVViT(BaseModule):
             (``-1`` = last block) whose patch tokens are returned as maps
             ``(B, D, H / p, W / p)`` (no final norm, as the upstream
             segmentation backbone). ``None``: classification outputs.
+        side_layers (dict | None): dense mode with four ``out_indices``:
+            upstream's segmentation side layers (TokenLabeling
+            ``seg/mmseg/models/backbones/vit.py``, ``use_side_layer=True``)
+            turn the four stride-``p`` maps into strides ``p/4, p/2, p, p``
+            (4x4 and 2x2 transposed convolutions, 1x1 convolutions, each
+            with norm + ReLU), the last with ``out_channels`` channels
+            (2048 upstream), e.g. ``dict(out_channels=2048,
+            norm_cfg=dict(type='SyncBN'))``. Parameter names
+            ``side_layer1..4`` as upstream's, so the released UperNet
+            checkpoints load as they are. ``None``: plain stride-``p`` maps
+            (e.g. for mmseg's ``MultiLevelNeck``).
         drop_rate / attn_drop_rate: dropout after the projections / on the
             attention weights.
         drop_path_rate (float): stochastic depth, linear from 0 to this.
@@ -229,6 +263,7 @@ class LVViT(BaseModule):
                  in_channels: int = 3,
                  out_type: str = 'cls_and_patch',
                  out_indices: Optional[Sequence[int]] = None,
+                 side_layers: Optional[dict] = None,
                  drop_rate: float = 0.,
                  attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
@@ -280,9 +315,18 @@ class LVViT(BaseModule):
                   cfg['skip_lam'], drop=drop_rate, attn_drop=attn_drop_rate,
                   drop_path=dpr[i]) for i in range(depth)
         ])
-        self.norm = nn.LayerNorm(D)
+        # dense mode has no final norm (nor its unused parameters, which
+        # DDP would trip over), as upstream's segmentation backbone
+        self.norm = nn.LayerNorm(D) if self.out_indices is None else None
         self._last_block = (depth - 1 if self.out_indices is None else
                             max(self.out_indices))
+        self.use_side_layers = side_layers is not None
+        if self.use_side_layers:
+            if self.out_indices is None or len(self.out_indices) != 4:
+                raise ValueError('side_layers need four out_indices (dense '
+                                 f'mode), got {out_indices}')
+            for i, layer in enumerate(_side_layers(D, **side_layers), 1):
+                self.add_module(f'side_layer{i}', layer)
         self._register_load_state_dict_pre_hook(self._adapt_pos_embed_hook)
 
         nn.init.trunc_normal_(self.pos_embed, std=.02)
@@ -447,6 +491,9 @@ class LVViT(BaseModule):
                     patch = torch.where(mask, patch.flip(0), patch)
                 outs.append(patch.transpose(1, 2).reshape(B, D, h, w))
         if self.out_indices is not None:
+            if self.use_side_layers:
+                outs = [self.side_layer1(outs[0]), self.side_layer2(outs[1]),
+                        self.side_layer3(outs[2]), self.side_layer4(outs[3])]
             return tuple(outs)
         x = self.norm(x)
         cls_token, patch = x[:, 0], x[:, 1:]
@@ -466,7 +513,7 @@ class LVViT(BaseModule):
         self.cls_token.requires_grad_(False)
         self.pos_embed.requires_grad_(False)
         frozen += list(self.blocks[:self.frozen_stages])
-        if self.frozen_stages >= self.num_layers:
+        if self.frozen_stages >= self.num_layers and self.norm is not None:
             frozen.append(self.norm)
         for module in frozen:
             module.eval()
