@@ -64,6 +64,38 @@ def test_a_non_square_crop_is_not_transposed():
     assert torch.allclose(tokens, left, atol=1e-6)
 
 
+def test_upstream_box_switch_is_upstream_get_label():
+    """``box='upstream'``: TokenLabeling's get_label on the map flipped
+    before the crop (its order), written out here with mmcv's roi_align:
+    box (top, left, bottom, right) * W - 0.5, not pixel-aligned."""
+    from mmcv.ops import roi_align
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 14, 14)
+    top = logits.topk(5, dim=1)
+    maps = torch.stack([top.values, top.indices.float()], 1)
+    # a wide crop of the right part, mirrored; a tall one; the full image
+    coords = torch.tensor([[.3, .1, .9, .5, 1., 0.],
+                           [.1, .2, .4, .9, 0., 0.],
+                           [0., 0., 1., 1., 1., 0.]])
+    _, ours = crop_token_targets(maps, coords, (3, 4), 5, smoothing=0.,
+                                 box='upstream')
+    expect = []
+    for m, c in zip(logits, coords):
+        x1, y1, x2, y2, hflip, _ = c.tolist()
+        if hflip:  # upstream flips the map, the crop box is in that frame
+            m, (x1, x2) = m.flip(-1), (1 - x2, 1 - x1)
+        box = torch.tensor([[0., y1, x1, y2, x2]])
+        box[:, 1:] = box[:, 1:] * 14 - 0.5
+        out = roi_align(m[None], box, (3, 4), 1.0, 0, 'avg', False)
+        expect.append(out[0].softmax(0).flatten(1).t())
+    assert torch.allclose(ours, torch.stack(expect), atol=1e-5)
+    _, default = crop_token_targets(maps, coords, (3, 4), 5, smoothing=0.)
+    assert not torch.allclose(default[:2], ours[:2], atol=1e-3)
+    assert torch.allclose(default[2], ours[2], atol=1e-5)  # square crop
+    with pytest.raises(ValueError, match='box must be'):
+        crop_token_targets(maps, coords, (3, 4), 5, box='yxyx')
+
+
 def test_smoothing_and_class_target():
     maps, logits = _full_maps(B=1)
     coords = torch.tensor([[0., 0., 1., 1., 0., 0.]])

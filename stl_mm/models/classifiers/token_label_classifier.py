@@ -73,7 +73,10 @@ class TokenLabelClassifier(ImageClassifier):
         label_map (dict): ``smoothing`` (label smoothing of the token
             targets, default 0.1) and ``cls_target``: ``'map'`` (default,
             upstream: the class target is the label map averaged over the
-            crop) or ``'label'`` (the data sample's image label/score).
+            crop) or ``'label'`` (the data sample's image label/score);
+            ``box``: ``'xyxy'`` (default: the crop's box) or ``'upstream'``
+            (upstream's transposed box, see
+            :func:`~stl_mm.models.utils.label_maps.crop_token_targets`).
             The head's ``label_smooth`` smooths the class target.
         mix_token (dict | None): MixToken, e.g. ``dict(alpha=1.0,
             prob=1.0)`` (upstream LV-ViT); needs a backbone with
@@ -97,7 +100,7 @@ class TokenLabelClassifier(ImageClassifier):
                          pretrained=pretrained, train_cfg=train_cfg,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        cfg = dict(smoothing=0.1, cls_target='map')
+        cfg = dict(smoothing=0.1, cls_target='map', box='xyxy')
         unknown = set(label_map or {}) - set(cfg)
         if unknown:
             raise ValueError(f'Unknown label_map options {sorted(unknown)}; '
@@ -174,7 +177,8 @@ class TokenLabelClassifier(ImageClassifier):
         return crop_token_targets(
             maps.to(inputs.device), coords.to(inputs.device), grid,
             num_classes=self.head.num_classes,
-            smoothing=self.label_map_cfg['smoothing'])
+            smoothing=self.label_map_cfg['smoothing'],
+            box=self.label_map_cfg['box'])
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              mix: Optional[MixParams] = None) -> dict:

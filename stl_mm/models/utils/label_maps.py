@@ -20,6 +20,8 @@ Unlike upstream, the box is given to ROI-align as ``(x1, y1, x2, y2)`` with
 x along the width (upstream passes ``(top, left, bottom, right)`` in that
 slot, which transposes non-square crops), so the targets follow the crop
 exactly; the online/offline equivalence tests check this.
+``box='upstream'`` restores upstream's box exactly (the map mirrored first,
+then the transposed box, every side scaled by the map's width).
 
 MixToken (LV-ViT): :func:`sample_mix_token` draws the CutMix box on the
 token grid as a mask; the backbone swaps the masked tokens with the batch
@@ -64,7 +66,8 @@ def crop_token_targets(topk_maps: torch.Tensor,
                        coords: torch.Tensor,
                        grid: Tuple[int, int],
                        num_classes: int,
-                       smoothing: float = 0.1
+                       smoothing: float = 0.1,
+                       box: str = 'xyxy'
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Class and token targets of crops from their images' label maps.
 
@@ -75,22 +78,38 @@ def crop_token_targets(topk_maps: torch.Tensor,
         grid: the ``(h, w)`` token grid of the crops.
         num_classes: K.
         smoothing: label smoothing ``a``: ``(1 - a) * p + a / K``.
+        box: ``'xyxy'`` (the crop's box) or ``'upstream'`` (TokenLabeling
+            ``get_label``: the map flipped like the crop, then the box
+            ``(top, left, bottom, right) * W`` in ROI-align's
+            ``(x1, y1, x2, y2)`` slot; transposed for non-square crops).
 
     Returns:
         ``cls_targets (B, K)`` and ``token_targets (B, h * w, K)`` (row-major
         over the grid), float32, each a distribution over K.
     """
+    if box not in ('xyxy', 'upstream'):
+        raise ValueError(f"box must be 'xyxy' or 'upstream', got {box!r}")
     dense = dense_label_maps(topk_maps, num_classes)
     H, W = dense.shape[-2:]
     coords = coords.to(device=dense.device, dtype=torch.float32)
-    scale = coords.new_tensor([W, H, W, H])
-    boxes = coords[:, :4] * scale
-    h, w = grid
-    tokens = _roi_align(dense, boxes, (h, w))  # (B, K, h, w)
     hflip = coords[:, 4].bool().view(-1, 1, 1, 1)
     vflip = coords[:, 5].bool().view(-1, 1, 1, 1)
-    tokens = torch.where(hflip, tokens.flip(-1), tokens)
-    tokens = torch.where(vflip, tokens.flip(-2), tokens)
+    h, w = grid
+    if box == 'upstream':
+        dense = torch.where(hflip, dense.flip(-1), dense)
+        dense = torch.where(vflip, dense.flip(-2), dense)
+        x1, y1, x2, y2 = coords[:, :4].unbind(1)
+        hf, vf = hflip.view(-1), vflip.view(-1)
+        # the box in the mirrored map's frame, then upstream's slot order
+        x1, x2 = torch.where(hf, 1 - x2, x1), torch.where(hf, 1 - x1, x2)
+        y1, y2 = torch.where(vf, 1 - y2, y1), torch.where(vf, 1 - y1, y2)
+        boxes = torch.stack([y1, x1, y2, x2], 1) * W
+        tokens = _roi_align(dense, boxes, (h, w))  # (B, K, h, w)
+    else:
+        boxes = coords[:, :4] * coords.new_tensor([W, H, W, H])
+        tokens = _roi_align(dense, boxes, (h, w))  # (B, K, h, w)
+        tokens = torch.where(hflip, tokens.flip(-1), tokens)
+        tokens = torch.where(vflip, tokens.flip(-2), tokens)
     image = _roi_align(dense, boxes, (1, 1)).flatten(1)  # (B, K)
     tokens = tokens.flatten(2).transpose(1, 2)  # (B, h * w, K)
     cls_targets = image.softmax(-1)
