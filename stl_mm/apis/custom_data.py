@@ -198,14 +198,14 @@ def _py(value, indent: int = 0) -> str:
     if isinstance(value, dict):
         if not value:
             return 'dict()'
-        if all(isinstance(k, str) and k.isidentifier() for k in value):
-            items = [f'{pad}{k}={_py(v, indent + 4)}' for k, v in
-                     value.items()]
-        else:
-            items = [f'{pad}{k!r}: {_py(v, indent + 4)}' for k, v in
-                     value.items()]
-            return '{\n' + ',\n'.join(items) + '}'
-        return 'dict(\n' + ',\n'.join(items) + ')'
+        named = all(isinstance(k, str) and k.isidentifier() for k in value)
+        items = [(f'{k}=' if named else f'{k!r}: ') + _py(v, indent + 4)
+                 for k, v in value.items()]
+        open_, close = ('dict(', ')') if named else ('{', '}')
+        one_line = open_ + ', '.join(items) + close
+        if len(one_line) + indent < 70 and '\n' not in one_line:
+            return one_line
+        return open_ + '\n' + ',\n'.join(pad + i for i in items) + close
     if isinstance(value, (list, tuple)):
         open_, close = ('[', ']') if isinstance(value, list) else ('(', ')')
         if not value:
@@ -364,8 +364,9 @@ random-resized crops for training, short-edge resize + centre crop for
 evaluation.""", _data_config(o, split))
     _write(paths['schedule'], f"""{stamp}
 Schedule scaled to the data: {n_train} training images, batch
-{o.batch_size} -> {iters} iterations per epoch, {o.epochs} epochs; one or
-more warm-up epochs (5 %), then cosine decay. Options: docs/custom_data.md.""",
+{o.batch_size} -> {iters} iterations per epoch, {o.epochs} epoch(s); warm-up
+(5 % of the epochs, at least one), then cosine decay (a single epoch: a
+short warm-up, then the rate is held). Options: docs/custom_data.md.""",
            schedule)
     init = (dict(init_cfg=dict(type='Pretrained', checkpoint=o.load_from))
             if o.load_from else {})

@@ -35,13 +35,17 @@ __all__ = ['evaluate_with_report', 'write_report']
 
 def write_report(scores, labels, classes, report_dir: str,
                  name: Optional[str] = None,
-                 title: Optional[str] = None) -> dict:
+                 title: Optional[str] = None,
+                 metrics: Optional[dict] = None) -> dict:
     """Compute the report numbers and write the table and figures.
 
-    Returns the report dict with ``figures = {confusion, roc}`` and
-    ``files = {json, table}`` added (paths).
+    Returns the report dict (:func:`stl_mm.evaluation.classification_report`)
+    with ``figures = {confusion, roc}``, ``files = {json, table}`` (paths)
+    and the evaluator's ``metrics`` when given.
     """
     report = classification_report(scores, labels, classes)
+    if metrics is not None:
+        report['metrics'] = metrics
     prefix = f'{name}_' if name else ''
     title = title or name or 'test set'
     os.makedirs(report_dir, exist_ok=True)
@@ -112,6 +116,5 @@ def evaluate_with_report(cfg: Config, checkpoint: str, report_dir: str,
     if classes is None or len(classes) != scores.shape[1]:
         classes = [str(k) for k in range(scores.shape[1])]
     report = write_report(scores, labels, list(classes), report_dir,
-                          name=name)
-    report['metrics'] = metrics
+                          name=name, metrics=metrics)
     return dict(metrics=metrics, report=report)
