@@ -1,0 +1,215 @@
+"""STL on own images (tools/train_custom.py, stl_mm.apis.custom_data).
+
+One end-to-end ``--quick`` run on a generated 7-class folder of odd-sized
+JPEG/PNG files (grayscale and RGBA among them, class names with spaces and
+non-ASCII letters) checks the "done when" items: exit 0, summary.json with
+the sorted class names, per-class metrics of the student, confusion-matrix
+and ROC figures, dumped configs that tools/test.py evaluates with no other
+option (--report included), and a rerun that skips every stage. The config
+writer and the tool's bad-input errors are checked without training.
+"""
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.config import Config
+from PIL import Image
+
+from stl_mm.apis.custom_data import (CustomDataOptions, CustomDataWorkflow,
+                                     resolve_arch, write_configs)
+from stl_mm.datasets.folder_split import (scan_class_folders,
+                                          stratified_split, write_split)
+from stl_mm.testing import run_tool
+from stl_mm.utils.cli import explain
+from stl_mm.utils.errors import UserError
+
+CLASSES = ['apple pie', 'Äpfel', 'cat', 'dog', 'élan', 'fish', 'gull']
+
+
+def make_image_folder(root, per_class=6, seed=0):
+    """7 classes of odd-sized images: JPEG, PNG, grayscale PNG, RGBA PNG.
+    Each class is a coloured square on a dark background."""
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(CLASSES):
+        folder = osp.join(root, name)
+        os.makedirs(folder, exist_ok=True)
+        colour = np.array([(k * 37) % 256, (k * 91) % 256, (k * 53) % 256],
+                          np.uint8)
+        for i in range(per_class):
+            h, w = (int(x) for x in rng.integers(21, 70, size=2))
+            img = rng.integers(0, 60, (h, w, 3)).astype(np.uint8)
+            img[h // 4:3 * h // 4, w // 4:3 * w // 4] = colour
+            kind = i % 4
+            if kind == 0:
+                cv2.imwrite(osp.join(folder, f'{i} photo.jpg'), img)
+            elif kind == 1:
+                Image.fromarray(img).save(osp.join(folder, f'{i}.png'))
+            elif kind == 2:
+                Image.fromarray(img[..., 0]).save(
+                    osp.join(folder, f'{i}_gray.png'))
+            else:
+                alpha = np.full((h, w, 1), 200, np.uint8)
+                Image.fromarray(np.dstack([img, alpha])).save(
+                    osp.join(folder, f'{i}_rgba.png'))
+    return root
+
+
+def _split(tmp_path, data):
+    scan = scan_class_folders(data)
+    items = stratified_split(scan, 0.2, 0)
+    write_split(str(tmp_path / 'work' / 'splits'), scan.classes, items,
+                dict(train=scan.root, val=scan.root), seed=0)
+    with open(tmp_path / 'work' / 'splits' / 'split.json',
+              encoding='utf-8') as f:
+        split = json.load(f)
+    split['counts']['train_used'] = split['counts']['train']
+    return split
+
+
+@pytest.mark.parametrize('optimizer', ['adamw', 'sophia'])
+def test_written_configs_are_real_configs(tmp_path, optimizer):
+    data = make_image_folder(str(tmp_path / 'data'), per_class=3)
+    split = _split(tmp_path, data)
+    o = CustomDataOptions(data_dir=data, work_dir=str(tmp_path / 'work'),
+                          img_size=96, optimizer=optimizer).resolved()
+    paths = write_configs(o, split)
+    labeler = Config.fromfile(paths['token_labeler'])
+    student = Config.fromfile(paths['stl_student'])
+    baseline = Config.fromfile(paths['baseline'])
+    for cfg in (labeler, student, baseline):
+        assert cfg.default_scope == 'mmpretrain'
+        assert cfg.model.head.num_classes == 7
+        assert cfg.model.data_preprocessor.num_classes == 7
+        assert cfg.model.backbone.arch == 'fan_tiny_8_p4_hybrid_token'
+        assert cfg.model.head.in_channels == 192
+        ds = cfg.val_dataloader.dataset
+        assert ds.metainfo.classes == sorted(CLASSES) == split['classes']
+        assert ds.ann_file == split['files']['val'] and ds.data_root == data
+        assert cfg.test_dataloader.dataset.ann_file == ds.ann_file
+        assert cfg.train_dataloader.dataset.ann_file == \
+            split['files']['train']
+        assert cfg.val_dataloader.dataset.pipeline[-2] == dict(
+            type='CenterCrop', crop_size=96)
+        assert cfg.train_cfg.max_epochs == 100
+        assert cfg.val_evaluator.topk == (1, 5)
+        opt = cfg.optim_wrapper
+        if optimizer == 'sophia':
+            assert opt.type == 'stl_mm.HessianOptimWrapper'
+            assert opt.optimizer.type == 'stl_mm.SophiaH'
+            assert 'clip_grad' not in opt
+        else:
+            assert opt.optimizer == dict(type='AdamW', lr=3e-4,
+                                         weight_decay=0.05)
+    assert labeler.model.head.type == 'stl_mm.TokenLabelHead'
+    assert student.model.type == 'stl_mm.STLClassifier'
+    assert student.model.teacher.checkpoint == osp.join(
+        str(tmp_path / 'work'), 'token_labeler',
+        'best_accuracy_top1_epoch_*.pth')
+    assert student.model.teacher.config == paths['token_labeler']
+    assert student.train_dataloader.dataset.pipeline[1] == dict(
+        type='stl_mm.AddTeacherView')
+    assert baseline.model.head.type == 'LinearClsHead'
+    assert student.work_dir == osp.join(str(tmp_path / 'work'),
+                                        'stl_student')
+
+
+def test_options_and_arch_errors(tmp_path):
+    o = CustomDataOptions(data_dir=str(tmp_path), work_dir=str(tmp_path))
+    for bad, message in ((dict(img_size=100), 'multiple of 16'),
+                         (dict(epochs=0), '--epochs'),
+                         (dict(load_from='missing.pth'), '--load-from'),
+                         (dict(arch='fan_huge'), 'Unknown --arch')):
+        with pytest.raises(UserError, match=message):
+            opts = CustomDataOptions(**{**o.__dict__, **bad}).resolved()
+            resolve_arch(opts.arch)
+    assert resolve_arch('fan_small_12_p4_hybrid')['embed_dims'] == 384
+    assert resolve_arch('x', quick=True)['embed_dims'] == 32
+
+
+def test_single_class_folder_is_a_clear_error(tmp_path):
+    data = make_image_folder(str(tmp_path / 'data'), per_class=2)
+    for name in CLASSES[1:]:
+        for f in os.listdir(osp.join(data, name)):
+            os.remove(osp.join(data, name, f))
+        os.rmdir(osp.join(data, name))
+    workflow = CustomDataWorkflow(CustomDataOptions(
+        data_dir=data, work_dir=str(tmp_path / 'work'), quick=True),
+        log=lambda line: None)
+    with pytest.raises(UserError, match='needs at least two') as info:
+        workflow.run()
+    assert explain(info.value) == str(info.value)
+    assert not osp.exists(tmp_path / 'work' / 'token_labeler')
+
+
+def test_tool_reports_a_truncated_image_in_one_line(tmp_path):
+    data = make_image_folder(str(tmp_path / 'data'), per_class=2)
+    ok, jpeg = cv2.imencode('.jpg', np.zeros((40, 40, 3), np.uint8))
+    with open(osp.join(data, 'cat', 'broken.jpg'), 'wb') as f:
+        f.write(jpeg.tobytes()[:len(jpeg) // 2])
+    out = run_tool(['tools/train_custom.py', data, '--work-dir',
+                    str(tmp_path / 'work'), '--quick'], check=False)
+    assert out.returncode == 2, out.stderr[-3000:]
+    error = [line for line in out.stderr.splitlines()
+             if line.startswith('error:')]
+    assert len(error) == 1 and 'cat/broken.jpg' in error[0]
+    assert 'truncated JPEG' in error[0] and '--skip-unreadable' in error[0]
+    assert 'Traceback' not in out.stderr
+
+
+def test_quick_run_end_to_end(tmp_path):
+    data = make_image_folder(str(tmp_path / 'data'), per_class=6)
+    work = str(tmp_path / 'work')
+    out = run_tool(['tools/train_custom.py', data, '--work-dir', work,
+                    '--quick'], env=dict(OMP_NUM_THREADS='2'))
+    assert '[1/6] Checking the images' in out.stdout
+    assert 'estimated time left' in out.stdout
+    with open(osp.join(work, 'summary.json'), encoding='utf-8') as f:
+        summary = json.load(f)
+    assert summary['classes'] == sorted(CLASSES)
+    assert summary['num_classes'] == 7
+    for part in ('train', 'val'):
+        assert osp.isfile(summary['splits'][part])
+        assert osp.isfile(osp.join(work, 'splits', f'{part}.txt'))
+    assert sum(summary['splits']['counts']['val'].values()) == 7
+    student = summary['metrics']['stl_student']
+    assert set(student['per_class']) == set(CLASSES)
+    for numbers in student['per_class'].values():
+        assert set(numbers) == {'precision', 'recall', 'f1', 'support'}
+        assert numbers['support'] == 1
+    assert 0 <= student['top1'] <= student['top5'] <= 100
+    assert set(summary['metrics']) == {'token_labeler', 'stl_student',
+                                       'baseline'}
+    figures = summary['figures']
+    confusion = figures['confusion_matrix']['stl_student']
+    roc = figures['roc']['stl_student']
+    assert 'confusion' in osp.basename(confusion) and confusion.endswith(
+        '.png')
+    assert 'roc' in osp.basename(roc) and roc.endswith('.png')
+    for path in (confusion, roc, figures['training_curves'],
+                 *figures['token_labels']['stl_student']):
+        assert osp.getsize(path) > 0, path
+    for name in ('token_labeler', 'stl_student', 'baseline'):
+        assert osp.isfile(osp.join(work, 'configs', f'{name}.py'))
+
+    # the dumped config + checkpoint evaluate with tools/test.py alone,
+    # and its --report gives the workflow's numbers
+    report = str(tmp_path / 'test_report')
+    run_tool(['tools/test.py', osp.join(work, 'configs', 'stl_student.py'),
+              summary['checkpoints']['stl_student'], '--report', report])
+    with open(osp.join(report, 'report.json'), encoding='utf-8') as f:
+        again = json.load(f)
+    assert again['classes'] == summary['classes']
+    assert again['top1'] == pytest.approx(student['top1'])
+    assert again['per_class'] == student['per_class']
+    assert osp.isfile(osp.join(report, 'confusion_matrix.png'))
+    assert osp.isfile(osp.join(report, 'roc_curves.png'))
+
+    # a rerun skips every stage and rewrites the same summary
+    rerun = run_tool(['tools/train_custom.py', data, '--work-dir', work,
+                      '--quick'])
+    assert rerun.stdout.count('skipped (--force reruns it)') == 6
+    with open(osp.join(work, 'summary.json'), encoding='utf-8') as f:
+        assert json.load(f)['metrics'] == summary['metrics']
