@@ -34,8 +34,10 @@ from typing import Dict, List, Optional, Union
 from mmengine.config import Config
 from mmengine.dist import barrier, get_dist_info
 
-from stl_mm.datasets.folder_split import (folder_items, scan_class_folders,
-                                          stratified_split, write_split)
+from stl_mm.datasets.folder_split import (folder_items, read_split,
+                                          scan_class_folders,
+                                          stratified_split, write_split,
+                                          write_split_lines)
 from stl_mm.engine import init_distributed, run_train
 from stl_mm.engine.test_runner import unique_experiment_name
 from stl_mm.evaluation import format_per_class_table, training_curves
@@ -456,12 +458,6 @@ def _quick_subset(items: List, classes: List[str], per_class: int) -> List:
     return kept
 
 
-def _write_lines(path: str, items) -> None:
-    with open(path, 'w', encoding='utf-8', newline='\n') as f:
-        for rel, label in items:
-            f.write(f'{rel} {label}\n')
-
-
 class CustomDataWorkflow:
     """Split, configs, three trainings, evaluation and report for a folder
     of class sub-folders (see the module docstring).
@@ -505,7 +501,7 @@ class CustomDataWorkflow:
             with open(osp.join(self.split_dir, 'split.json'),
                       encoding='utf-8') as f:
                 self.split = json.load(f)
-            self.config_paths = self.split['configs']
+            self.config_paths = self.split.get('configs', {})
         return self.split
 
     def checkpoint(self, model: str) -> str:
@@ -522,7 +518,9 @@ class CustomDataWorkflow:
     # ----------------------------------------------------------------- ETA
     def _n(self, part: str) -> int:
         if self.split is None:
-            return 0
+            if not osp.isfile(osp.join(self.split_dir, 'split.json')):
+                return 0
+            self._split_record()
         key = 'train_used' if part == 'train' else part
         return sum(self.split['counts'][key].values())
 
@@ -575,7 +573,7 @@ class CustomDataWorkflow:
                                  self.QUICK_TRAIN_PER_CLASS)
             split['train_file_used'] = osp.join(self.split_dir,
                                                 'train_quick.txt')
-            _write_lines(split['train_file_used'], used)
+            write_split_lines(split['train_file_used'], used)
         counts = {c: 0 for c in classes}
         for _, label in used:
             counts[classes[label]] += 1
@@ -619,6 +617,14 @@ class CustomDataWorkflow:
 
     def stage_train(self, model: str) -> dict:
         cfg = self._config(model)
+        # checkpoints of an earlier (changed or interrupted) run would make
+        # the teacher glob ambiguous or be taken for this run's
+        folder = osp.join(self.work, model)
+        if self.main:
+            for old in glob.glob(osp.join(folder, '*.pth')) + [
+                    osp.join(folder, 'last_checkpoint')]:
+                if osp.isfile(old):
+                    os.remove(old)
         cfg.experiment_name = unique_experiment_name(model)
         started = time.time()
         run_train(cfg, self.o.launcher)
@@ -661,15 +667,11 @@ class CustomDataWorkflow:
             title='loss and val top-1 per epoch'))
         split = self._split_record()
         root = split['data_root']['val']
-        val = []
-        with open(split['files']['val'], encoding='utf-8') as f:
-            val = [osp.join(root, line.rstrip('\n').rsplit(' ', 1)[0])
-                   for line in f if line.strip()]
+        val = read_split(split['files']['val'])
         # the first val image of each class, round robin
         by_class = {}
-        for path in val:
-            by_class.setdefault(osp.relpath(path, root).split('/')[0],
-                                []).append(path)
+        for rel, label in val:
+            by_class.setdefault(label, []).append(osp.join(root, rel))
         chosen, i = [], 0
         lists = list(by_class.values())
         while len(chosen) < min(self.o.vis_images, len(val)):

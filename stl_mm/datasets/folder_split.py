@@ -27,8 +27,9 @@ from mmengine import fileio
 from stl_mm.utils.errors import UserError
 from stl_mm.utils.image_io import ImageReadError, decode_image
 
-__all__ = ['IMAGE_EXTENSIONS', 'FolderScan', 'scan_class_folders', 'folder_items',
-           'stratified_split', 'write_split', 'read_split', 'SPLIT_FILES']
+__all__ = ['IMAGE_EXTENSIONS', 'SPLIT_FILES', 'FolderScan',
+           'scan_class_folders', 'folder_items', 'stratified_split',
+           'write_split', 'write_split_lines', 'read_split']
 
 #: file name endings read as images (mmpretrain's list; decoded by cv2)
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
@@ -230,7 +231,9 @@ def folder_items(scan: FolderScan,
     return [(p, classes.index(c)) for c in scan.classes for p in scan.files[c]]
 
 
-def _write_lines(path: str, items: Sequence[Tuple[str, int]]) -> None:
+def write_split_lines(path: str,
+                      items: Sequence[Tuple[str, int]]) -> None:
+    """Write ``(relative path, label)`` pairs as a split file."""
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8', newline='\n') as f:
         for rel, label in items:
@@ -249,7 +252,7 @@ def write_split(out_dir: str, classes: Sequence[str],
     os.makedirs(out_dir, exist_ok=True)
     paths = {k: osp.join(out_dir, v) for k, v in SPLIT_FILES.items()}
     for part in ('train', 'val'):
-        _write_lines(paths[part], items[part])
+        write_split_lines(paths[part], items[part])
     counts = {part: {c: 0 for c in classes} for part in ('train', 'val')}
     for part in ('train', 'val'):
         for _, label in items[part]:

@@ -9,7 +9,12 @@ import os.path as osp
 from typing import Dict, Optional, Sequence
 
 __all__ = ['draw_confusion_matrix', 'draw_roc_curves',
-           'draw_training_curves']
+           'draw_training_curves', 'MAX_ANNOTATED', 'MAX_LEGEND']
+
+#: most classes whose confusion-matrix cells carry their counts
+MAX_ANNOTATED = 30
+#: most classes whose ROC curves get a legend entry each
+MAX_LEGEND = 20
 
 
 def _pyplot():
@@ -30,12 +35,14 @@ def _save(fig, out_file: str) -> str:
 def draw_confusion_matrix(matrix: Sequence[Sequence[int]],
                           classes: Sequence[str], out_file: str,
                           title: Optional[str] = None) -> str:
-    """The confusion matrix (rows: true class, columns: predicted) with its
-    counts, drawn by mmpretrain's ``ConfusionMatrix.plot``."""
+    """The confusion matrix (rows: true class, columns: predicted), drawn
+    by mmpretrain's ``ConfusionMatrix.plot``; with the counts in the cells
+    up to :data:`MAX_ANNOTATED` classes."""
     import torch
     from mmpretrain.evaluation import ConfusionMatrix
     _pyplot()
-    fig = ConfusionMatrix.plot(torch.as_tensor(matrix), include_values=True,
+    fig = ConfusionMatrix.plot(torch.as_tensor(matrix),
+                               include_values=len(classes) <= MAX_ANNOTATED,
                                classes=list(classes), show=False)
     if title:
         fig.suptitle(title)
@@ -45,16 +52,27 @@ def draw_confusion_matrix(matrix: Sequence[Sequence[int]],
 def draw_roc_curves(roc: Dict[str, dict], out_file: str,
                     title: Optional[str] = None) -> str:
     """One-vs-rest ROC curves, one per class with its AUC in the legend
-    (classes without a curve are listed as ``n/a``)."""
+    (classes without a curve are listed as ``n/a``). Above
+    :data:`MAX_LEGEND` classes the curves are drawn thin without a legend
+    and the title gives the mean AUC."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 6))
+    many = len(roc) > MAX_LEGEND
+    aucs = [c['auc'] for c in roc.values() if c['auc'] is not None]
     for name, curve in roc.items():
         if curve['auc'] is None:
-            ax.plot([], [], label=f'{name} (AUC n/a)')
+            if not many:
+                ax.plot([], [], label=f'{name} (AUC n/a)')
             continue
-        ax.plot(curve['fpr'], curve['tpr'], lw=1.5,
-                label=f'{name} (AUC {curve["auc"]:.3f})')
+        if many:
+            ax.plot(curve['fpr'], curve['tpr'], lw=0.5, alpha=0.4)
+        else:
+            ax.plot(curve['fpr'], curve['tpr'], lw=1.5,
+                    label=f'{name} (AUC {curve["auc"]:.3f})')
     ax.plot([0, 1], [0, 1], 'k--', lw=0.8, label='chance')
+    if many and aucs:
+        title = (title or 'ROC curves') + (
+            f'\n{len(roc)} classes, mean AUC {sum(aucs) / len(aucs):.3f}')
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel='false positive rate',
            ylabel='true positive rate',
            title=title or 'ROC curves (one class vs. the rest)')

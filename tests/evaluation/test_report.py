@@ -100,3 +100,13 @@ def test_write_report_writes_table_json_and_figures(tmp_path):
     assert saved['per_class'] == r['per_class']
     assert saved['metrics'] == {'accuracy/top1': 50.0}
     assert '| cat |' in open(r['files']['table'], encoding='utf-8').read()
+
+
+def test_many_classes_draw_without_per_cell_text(tmp_path):
+    rng = np.random.default_rng(0)
+    scores = rng.random((200, 40))
+    labels = np.arange(200) % 40
+    r = write_report(scores, labels, [f'c{k}' for k in range(40)],
+                     str(tmp_path))
+    assert osp.getsize(r['figures']['roc']) > 0
+    assert osp.getsize(r['figures']['confusion']) > 0
