@@ -327,9 +327,10 @@ def _schedule_config(o: CustomDataOptions,
                                begin=warmup, end=e,
                                convert_to_iter_based=True))
     else:  # one epoch: a short linear warm-up, then the rate is held
+        # (mmengine's LinearLR reaches the full rate at iteration end - 1)
         schedulers.append(dict(type='LinearLR', start_factor=0.1,
                                by_epoch=False, begin=0,
-                               end=max(1, iters_per_epoch // 4)))
+                               end=max(2, iters_per_epoch // 4 + 1)))
     return dict(
         optim_wrapper=optim,
         param_scheduler=schedulers,

@@ -25,6 +25,7 @@ Example::
         optimizer=dict(type='stl_mm.SophiaH', lr=1e-3, weight_decay=0.05,
                        update_period=10))
 """
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -101,4 +102,10 @@ class HessianOptimWrapper(OptimWrapper):
 
     def backward(self, loss: torch.Tensor, **kwargs) -> None:
         kwargs.setdefault('create_graph', self.needs_hessian())
-        super().backward(loss, **kwargs)
+        with warnings.catch_warnings():
+            # torch warns of the parameter <-> gradient reference cycle of
+            # create_graph=True; zero_grad sets the gradients to None after
+            # each step, which breaks it
+            warnings.filterwarnings(
+                'ignore', message=r'Using backward\(\) with create_graph')
+            super().backward(loss, **kwargs)

@@ -215,3 +215,33 @@ def test_quick_run_end_to_end(tmp_path):
     assert sum('skipped (--force reruns it)' in x for x in lines) == 6
     assert rerun['metrics'] == summary['metrics']
     assert rerun['figures'] == summary['figures']
+
+
+def test_split_stage_with_val_dir_and_skipped_images(tmp_path):
+    data = make_image_folder(str(tmp_path / 'data'), per_class=2)
+    val = make_image_folder(str(tmp_path / 'val'), per_class=1, seed=1)
+    open(osp.join(data, 'dog', 'empty.png'), 'wb').close()
+    lines = []
+    workflow = CustomDataWorkflow(CustomDataOptions(
+        data_dir=data, work_dir=str(tmp_path / 'work'), val_dir=val,
+        skip_unreadable=True, quick=True), log=lines.append)
+    result = workflow.stage_split()
+    assert result == dict(classes=sorted(CLASSES), train=14, val=7)
+    assert any('left out 1 unreadable image(s) of DATA_DIR' in x
+               for x in lines)
+    assert any('dog/empty.png: the file is empty' in x for x in lines)
+    split = json.load(open(tmp_path / 'work' / 'splits' / 'split.json',
+                           encoding='utf-8'))
+    assert split['data_root'] == dict(train=data, val=val)
+    assert split['skipped_unreadable'] == [
+        'dog/empty.png: the file is empty (0 bytes)']
+    cfg = Config.fromfile(split['configs']['stl_student'])
+    assert cfg.val_dataloader.dataset.data_root == val
+    assert cfg.train_dataloader.dataset.data_root == data
+    # --quick trains on the quick subset (all 2 per class here)
+    assert cfg.train_dataloader.dataset.ann_file.endswith('train_quick.txt')
+    assert cfg.model.backbone.arch['embed_dims'] == 32
+    # a val folder with other classes is refused
+    os.rename(osp.join(val, 'cat'), osp.join(val, 'kitten'))
+    with pytest.raises(UserError, match='missing "cat".*unknown "kitten"'):
+        workflow.stage_split()
