@@ -245,3 +245,28 @@ def test_split_stage_with_val_dir_and_skipped_images(tmp_path):
     os.rename(osp.join(val, 'cat'), osp.join(val, 'kitten'))
     with pytest.raises(UserError, match='missing "cat".*unknown "kitten"'):
         workflow.stage_split()
+
+
+@pytest.mark.parametrize('epochs', [1, 3])
+def test_schedule_reaches_the_full_rate(tmp_path, epochs):
+    import torch
+    from mmengine.optim.scheduler import LinearLR
+    from stl_mm.apis.custom_data import _schedule_config
+    o = CustomDataOptions(data_dir=str(tmp_path), work_dir=str(tmp_path),
+                          epochs=epochs, lr=1.0)
+    schedule = _schedule_config(o.resolved(), iters_per_epoch=7)
+    warmup = dict(schedule['param_scheduler'][0])
+    assert warmup.pop('type') == 'LinearLR'
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    if warmup.pop('convert_to_iter_based', False):
+        scheduler = LinearLR.build_iter_from_epoch(optimizer, epoch_length=7,
+                                                   **warmup)
+    else:
+        scheduler = LinearLR(optimizer, **warmup)
+    lrs = []
+    for _ in range(8):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] < 0.2 and lrs[-1] == pytest.approx(1.0)
