@@ -11,6 +11,8 @@ writer and the tool's bad-input errors are checked without training.
 import json
 import os
 import os.path as osp
+import runpy
+import sys
 
 import cv2
 import numpy as np
@@ -22,7 +24,7 @@ from stl_mm.apis.custom_data import (CustomDataOptions, CustomDataWorkflow,
                                      resolve_arch, write_configs)
 from stl_mm.datasets.folder_split import (scan_class_folders,
                                           stratified_split, write_split)
-from stl_mm.testing import run_tool
+from stl_mm.testing import REPO
 from stl_mm.utils.cli import explain
 from stl_mm.utils.errors import UserError
 
@@ -55,6 +57,20 @@ def make_image_folder(root, per_class=6, seed=0):
                 Image.fromarray(np.dstack([img, alpha])).save(
                     osp.join(folder, f'{i}_rgba.png'))
     return root
+
+
+def run_main(monkeypatch, tool, *args) -> int:
+    """Run ``tools/<tool>`` as ``__main__`` in this process (with its
+    friendly-error wrapper, without a second interpreter start); returns
+    the exit status."""
+    script = str(REPO / 'tools' / tool)
+    monkeypatch.setattr(sys, 'argv', [script, *map(str, args)])
+    monkeypatch.setenv('STL_MM_DEBUG', '')
+    try:
+        runpy.run_path(script, run_name='__main__')
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
 
 
 def _split(tmp_path, data):
@@ -144,28 +160,32 @@ def test_single_class_folder_is_a_clear_error(tmp_path):
     assert not osp.exists(tmp_path / 'work' / 'token_labeler')
 
 
-def test_tool_reports_a_truncated_image_in_one_line(tmp_path):
+def test_tool_reports_a_truncated_image_in_one_line(tmp_path, capsys,
+                                                    monkeypatch):
     data = make_image_folder(str(tmp_path / 'data'), per_class=2)
     ok, jpeg = cv2.imencode('.jpg', np.zeros((40, 40, 3), np.uint8))
     with open(osp.join(data, 'cat', 'broken.jpg'), 'wb') as f:
         f.write(jpeg.tobytes()[:len(jpeg) // 2])
-    out = run_tool(['tools/train_custom.py', data, '--work-dir',
-                    str(tmp_path / 'work'), '--quick'], check=False)
-    assert out.returncode == 2, out.stderr[-3000:]
-    error = [line for line in out.stderr.splitlines()
-             if line.startswith('error:')]
+    code = run_main(monkeypatch, 'train_custom.py', data, '--work-dir',
+                    str(tmp_path / 'work'), '--quick')
+    err = capsys.readouterr().err
+    assert code == 2, err[-3000:]
+    error = [line for line in err.splitlines() if line.startswith('error:')]
     assert len(error) == 1 and 'cat/broken.jpg' in error[0]
     assert 'truncated JPEG' in error[0] and '--skip-unreadable' in error[0]
-    assert 'Traceback' not in out.stderr
+    assert 'Traceback' not in err
+    assert not osp.exists(tmp_path / 'work' / 'token_labeler')
 
 
-def test_quick_run_end_to_end(tmp_path):
+def test_quick_run_end_to_end(tmp_path, capsys, monkeypatch):
     data = make_image_folder(str(tmp_path / 'data'), per_class=6)
     work = str(tmp_path / 'work')
-    out = run_tool(['tools/train_custom.py', data, '--work-dir', work,
-                    '--quick'], env=dict(OMP_NUM_THREADS='2'))
-    assert '[1/6] Checking the images' in out.stdout
-    assert 'estimated time left' in out.stdout
+    assert run_main(monkeypatch, 'train_custom.py', data, '--work-dir', work,
+                    '--quick') == 0
+    out = capsys.readouterr().out
+    assert '[1/6] Checking the images' in out
+    assert 'estimated time left' in out
+    assert '| STL student (phase 2) |' in out  # the final table
     with open(osp.join(work, 'summary.json'), encoding='utf-8') as f:
         summary = json.load(f)
     assert summary['classes'] == sorted(CLASSES)
@@ -197,8 +217,10 @@ def test_quick_run_end_to_end(tmp_path):
     # the dumped config + checkpoint evaluate with tools/test.py alone,
     # and its --report gives the workflow's numbers
     report = str(tmp_path / 'test_report')
-    run_tool(['tools/test.py', osp.join(work, 'configs', 'stl_student.py'),
-              summary['checkpoints']['stl_student'], '--report', report])
+    assert run_main(monkeypatch, 'test.py',
+                    osp.join(work, 'configs', 'stl_student.py'),
+                    summary['checkpoints']['stl_student'],
+                    '--report', report) == 0
     with open(osp.join(report, 'report.json'), encoding='utf-8') as f:
         again = json.load(f)
     assert again['classes'] == summary['classes']
