@@ -62,10 +62,12 @@ MODELS = dict(
 QUICK_ARCH = dict(embed_dims=32, depth=2, num_heads=2, stem='hybrid',
                   hybrid_depths=[1, 1], dense_index=1)
 
-# Cost model of the first ETA (seconds per training image at 224 px for the
-# default arch and at 64 px for --quick's on a 2-core CPU; refined with the
-# measured speed of phase 1), per val image and per start of a Runner.
-_COST = dict(image_224=0.12, image_quick=0.004, start=6., eval_image=0.02)
+# Cost model of the first ETA, for a 2-core CPU: seconds per training image
+# at 224 px for the default arch (fan_tiny_8_p4_hybrid_token: about 16 CPU-s
+# per batch of 8, measured on a 2-core AMD EPYC on 2026-12-01) and at 64 px
+# for --quick's; per val image; per start of a Runner. Phase 1's measured
+# speed replaces the per-image guess for the later stages.
+_COST = dict(image_224=1.0, image_quick=0.004, start=6., eval_image=0.02)
 
 
 @dataclass
