@@ -292,3 +292,38 @@ def test_schedule_reaches_the_full_rate(tmp_path, epochs):
         optimizer.step()
         scheduler.step()
     assert lrs[0] < 0.2 and lrs[-1] == pytest.approx(1.0)
+
+
+def test_load_from_initialises_every_backbone(tmp_path):
+    import torch
+    from mmengine.registry import DefaultScope
+    from stl_mm.registry import MODELS
+    data = make_image_folder(str(tmp_path / 'data'), per_class=3)
+    split = _split(tmp_path, data)
+    o = CustomDataOptions(data_dir=data, work_dir=str(tmp_path / 'work'),
+                          arch='fan_tiny_8_p4_hybrid_token', img_size=64)
+    # a real stl_mm checkpoint of the arch (another run's labeler)
+    scope = DefaultScope.get_instance(f'load_from_{id(o)}',
+                                      scope_name='mmpretrain')
+    assert scope is not None
+    paths = write_configs(o.resolved(), split)
+    source = MODELS.build(Config.fromfile(paths['token_labeler']).model)
+    weights = str(tmp_path / 'labeler.pth')
+    torch.save(dict(state_dict=source.state_dict()), weights)
+
+    o.load_from = weights
+    o = o.resolved()
+    assert (o.epochs, o.lr) == (30, 1e-4)
+    paths = write_configs(o, split)
+    for name in ('token_labeler', 'baseline'):
+        cfg = Config.fromfile(paths[name])
+        assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
+                                                   checkpoint=weights)
+        assert cfg.train_cfg.max_epochs == 30
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        key = 'blocks.3.attn.q.weight'
+        torch.testing.assert_close(model.backbone.state_dict()[key],
+                                   source.backbone.state_dict()[key])
+    assert Config.fromfile(paths['stl_student']).model.backbone.init_cfg[
+        'checkpoint'] == weights
