@@ -8,6 +8,7 @@ import sys
 import mmengine
 from mmengine.config import Config, DictAction
 
+from stl_mm.apis.report import evaluate_with_report
 from stl_mm.engine import check_preprocessor_layout, run_test
 from stl_mm.utils.cli import friendly_errors
 from stl_mm.utils.config_options import check_cfg_options
@@ -26,6 +27,11 @@ def parse_args(argv=None):
         choices=['metrics', 'pred'],
         default='metrics',
         help='what --out holds')
+    parser.add_argument(
+        '--report', metavar='DIR',
+        help='classification configs: also write a report to DIR '
+        '(per-class precision/recall/F1/support table, confusion matrix '
+        'and one-vs-rest ROC figures, report.json)')
     parser.add_argument(
         '--amp', action='store_true', help='mixed precision inference')
     parser.add_argument(
@@ -60,9 +66,18 @@ def main(argv=None) -> int:
         args.work_dir = osp.join('./work_dirs',
                                  osp.splitext(osp.basename(args.config))[0])
     dump = args.out if args.out and args.out_item == 'pred' else None
-    metrics = run_test(cfg, args.checkpoint, work_dir=args.work_dir,
-                       launcher=args.launcher, amp=args.amp,
-                       dump_predictions=dump)
+    if args.report:
+        result = evaluate_with_report(
+            cfg, args.checkpoint, args.report, dump_predictions=dump,
+            work_dir=args.work_dir, launcher=args.launcher, amp=args.amp)
+        metrics = result['metrics']
+        if result['report'] is not None:
+            print(f'report written to {args.report}: '
+                  f'{result["report"]["files"]["table"]}')
+    else:
+        metrics = run_test(cfg, args.checkpoint, work_dir=args.work_dir,
+                           launcher=args.launcher, amp=args.amp,
+                           dump_predictions=dump)
     if args.out and args.out_item == 'metrics':
         mmengine.mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
         mmengine.dump(metrics, args.out)
