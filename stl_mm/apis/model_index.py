@@ -2,7 +2,7 @@
 data, and the Markdown tables made from it.
 
 The README's model-zoo tables and the results tables of
-``configs/fan/README.md`` and ``configs/stl/README.md`` are generated from
+``configs/{fan,stl,lvvit}/README.md`` are generated from
 the metafiles (``tools/misc/update_model_zoo_tables.py``) between the marker
 lines ``<!-- model-zoo:KIND -->`` and ``<!-- /model-zoo -->``;
 ``tests/test_model_index.py`` checks that they are up to date.
@@ -22,7 +22,8 @@ __all__ = [
 
 _DATASETS = ('ImageNet-1k', 'ImageNet-C', 'ImageNet-A', 'ImageNet-R')
 #: files with generated tables (relative to the repository root)
-TABLE_FILES = ('README.md', 'configs/fan/README.md', 'configs/stl/README.md')
+TABLE_FILES = ('README.md', 'configs/fan/README.md', 'configs/stl/README.md',
+               'configs/lvvit/README.md')
 _BLOCK = re.compile(r'(<!-- model-zoo:(?P<kind>[\w-]+) -->\n)(?P<body>.*?)'
                     r'(<!-- /model-zoo -->)', re.S)
 
@@ -139,6 +140,7 @@ TABLE_KINDS = {
     'fan': lambda models, base: _family_rows(models, base,
                                              ('FAN', 'FAN-Swin')),
     'stl': lambda models, base: _family_rows(models, base, ('STL', )),
+    'lvvit': lambda models, base: _family_rows(models, base, ('LV-ViT', )),
 }
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Regenerate the model-zoo tables of README.md, configs/fan/README.md and
-configs/stl/README.md from the metafiles (configs/*/metafile.yml).
+"""Regenerate the model-zoo tables of README.md and
+configs/{fan,stl,lvvit}/README.md from the metafiles (configs/*/metafile.yml).
 
     python tools/misc/update_model_zoo_tables.py [--check]
 
