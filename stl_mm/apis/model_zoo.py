@@ -69,7 +69,7 @@ def canonical_variant(name: str) -> str:
     """``name`` spelt as in :data:`VARIANT_CONFIGS` when it matches one up
     to case (the model hub lists names in lower case, e.g.
     ``fan_xlarge_16_p4_hybrid``), else ``name`` unchanged."""
-    if name in VARIANT_CONFIGS:
+    if not isinstance(name, str) or name in VARIANT_CONFIGS:
         return name
     lower = {key.lower(): key for key in VARIANT_CONFIGS}
     return lower.get(name.lower(), name)
