@@ -176,3 +176,35 @@ def test_hub_configs_are_the_variant_configs():
     assert isinstance(meta.config, Config)
     assert meta.config.filename == str(
         REPO / 'configs' / VARIANT_CONFIGS['fan_tiny_8_p4_hybrid_token'])
+
+
+def test_stale_tables_are_found_and_rewritten(tmp_path):
+    """A metafile change shows up as an out-of-date table until the tool
+    rewrites it."""
+    import shutil
+    for rel in ['README.md', 'model-index.yml'] + [
+            str(p.relative_to(REPO)) for p in (REPO / 'configs').glob('*/*')
+            if p.name in ('metafile.yml', 'README.md')]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, tmp_path / rel)
+    meta = tmp_path / 'configs/fan/metafile.yml'
+    meta.write_text(meta.read_text().replace('Top 1 Accuracy: 79.2',
+                                             'Top 1 Accuracy: 99.9', 1))
+    assert set(update_tables(str(tmp_path), check=True)) == {
+        'README.md', 'configs/fan/README.md'}
+    assert '| 99.9 |' not in (tmp_path / 'README.md').read_text()
+    update_tables(str(tmp_path))
+    assert '| 99.9 |' in (tmp_path / 'README.md').read_text()
+    assert update_tables(str(tmp_path), check=True) == []
+
+
+def test_table_tool_checks_the_checkout():
+    from stl_mm.testing import run_tool
+    out = run_tool(['tools/misc/update_model_zoo_tables.py', '--check'])
+    assert out.stdout.strip() == ''
+
+
+def test_a_missing_config_names_the_fix():
+    from stl_mm.utils.resources import find_config
+    with pytest.raises(FileNotFoundError, match='pip install'):
+        find_config('fan/no-such-config.py')
