@@ -39,10 +39,13 @@ pip_install "$mmcv_wheel" -r "$ROOT/requirements/runtime.txt" \
   -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/deploy.txt" \
   -r "$ROOT/requirements/bench.txt" -r "$ROOT/requirements/custom.txt" \
   -r "$ROOT/requirements/tensorboard.txt"
+# openmim without its opendatalab/openxlab chain (see requirements/mim.txt)
+pip_install -r <(grep -v '^openmim' "$ROOT/requirements/mim.txt")
+pip_install --no-deps "$(grep '^openmim' "$ROOT/requirements/mim.txt")"
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 # imagecorruptions' install may pull a newer setuptools; keep the working range.
 pip_install -r "$ROOT/requirements/build.txt"
-"$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmdet, onnx, onnxruntime, timm, sklearn, pytorch_optimizer, tensorboard, stl_mm" \
+"$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmdet, onnx, onnxruntime, timm, sklearn, pytorch_optimizer, tensorboard, mim, stl_mm" \
   || { echo "setup_env: the installed stack does not import (see above)" >&2; exit 1; }
 echo "$fingerprint" > "$STAMP"
 echo "setup_env: done" >&2

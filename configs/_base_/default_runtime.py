@@ -16,6 +16,15 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Logging backends. LocalVisBackend writes scalars.json (and images) under
+# the run's work dir. Switch or add backends per run:
+#   TensorBoard (pip install "stl_mm[tensorboard]"; then tensorboard --logdir WORK_DIR):
+#     --cfg-options visualizer.vis_backends.0.type=TensorboardVisBackend
+#   Weights & Biases (pip install "stl_mm[wandb]"; WANDB_MODE=offline runs
+#   without an account), in a config that inherits this one:
+#     visualizer = dict(vis_backends=[
+#         dict(type='LocalVisBackend'),
+#         dict(type='WandbVisBackend', init_kwargs=dict(project='stl_mm'))])
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 

@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from mmengine.config import Config
 
-from .model_zoo import VARIANT_CONFIGS, variant_config
+from .model_zoo import VARIANT_CONFIGS, canonical_variant, variant_config
 
 __all__ = [
     'UnknownModelError', 'load_model_config', 'inference_model_cfg',
@@ -53,7 +53,7 @@ def load_model_config(model: Union[str, Config]) -> Config:
     """
     if isinstance(model, Config):
         return copy.deepcopy(model)
-    if model in VARIANT_CONFIGS:
+    if canonical_variant(model) in VARIANT_CONFIGS:
         return Config.fromfile(str(variant_config(model)))
     if osp.isfile(model):
         return Config.fromfile(model)

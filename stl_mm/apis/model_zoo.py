@@ -1,8 +1,18 @@
-"""Upstream FAN and LV-ViT variant names and the configs that build them."""
+"""Upstream FAN and LV-ViT variant names and the configs that build them.
+
+The same names are the model names of the model index
+(``configs/*/metafile.yml``), so ``mmpretrain.get_model(name)`` builds the
+same model as :func:`stl_mm.apis.init_model` (``tests/test_model_index.py``
+checks that the two agree).
+"""
 from pathlib import Path
 from typing import Dict
 
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
+from stl_mm.utils.resources import config_root, find_config
+
+#: the configs folder of this install (source checkout or the installed
+#: package's ``stl_mm/.mim/configs``); see :mod:`stl_mm.utils.resources`
+CONFIG_ROOT = config_root()
 
 #: upstream variant name -> config file (relative to ``configs/``)
 VARIANT_CONFIGS: Dict[str, str] = {
@@ -48,13 +58,18 @@ VARIANT_CONFIGS: Dict[str, str] = {
 
 def variant_config(name: str) -> Path:
     """Path of the config that builds the upstream variant ``name``."""
+    name = canonical_variant(name)
     if name not in VARIANT_CONFIGS:
         raise KeyError(f'Unknown FAN variant "{name}"; choose one of '
                        f'{sorted(VARIANT_CONFIGS)} or pass a config file.')
-    path = CONFIG_ROOT / VARIANT_CONFIGS[name]
-    if not path.is_file():
-        raise FileNotFoundError(
-            f'Config {path} for "{name}" is missing: stl_mm must be used '
-            'from a source checkout (pip install -e .) so that configs/ is '
-            'available.')
-    return path
+    return find_config(VARIANT_CONFIGS[name])
+
+
+def canonical_variant(name: str) -> str:
+    """``name`` spelt as in :data:`VARIANT_CONFIGS` when it matches one up
+    to case (the model hub lists names in lower case, e.g.
+    ``fan_xlarge_16_p4_hybrid``), else ``name`` unchanged."""
+    if not isinstance(name, str) or name in VARIANT_CONFIGS:
+        return name
+    lower = {key.lower(): key for key in VARIANT_CONFIGS}
+    return lower.get(name.lower(), name)

@@ -25,7 +25,7 @@ from stl_mm.engine.test_runner import unique_experiment_name
 from stl_mm.robustness import report, sweep
 from stl_mm.robustness.corrupted_dataset import write_corrupted_dataset
 from stl_mm.robustness.corruptions import ALL_CORRUPTIONS
-from .model_zoo import CONFIG_ROOT
+from stl_mm.utils.resources import find_config
 
 __all__ = [
     'robustness_config', 'evaluate_robustness_set', 'robustness_report',
@@ -54,9 +54,8 @@ def robustness_config(model_config: str, set_name: str, data_root: str,
                       work_dir: str, cfg_options=None) -> Config:
     """The model config with the test settings of ``set_name``."""
     cfg = Config.fromfile(model_config)
-    base = Config.fromfile(
-        str(CONFIG_ROOT / 'robustness' / '_base_' /
-            report.BASE_CONFIGS[set_name]))
+    base = Config.fromfile(str(find_config(
+        f'robustness/_base_/{report.BASE_CONFIGS[set_name]}')))
     cfg.test_dataloader = base.robustness_test_dataloader
     cfg.test_evaluator = base.robustness_test_evaluator
     cfg.test_dataloader.pop('_delete_', None)

@@ -22,9 +22,16 @@ __all__ = ['LoadImageFromFile']
 @TRANSFORMS.register_module()
 class LoadImageFromFile(_MMCVLoadImageFromFile):
     """Load ``results['img_path']`` into ``img`` (H, W, 3 BGR uint8, or
-    float32 with ``to_float32``), with ``img_shape`` and ``ori_shape``."""
+    float32 with ``to_float32``), with ``img_shape`` and ``ori_shape``.
+
+    A sample that arrives decoded (``img`` and no ``img_path``) passes
+    through: mmpretrain's inferencers (``ImageClassificationInferencer``)
+    load images themselves and strip only the unscoped ``LoadImageFromFile``
+    from a config's pipeline, not ``stl_mm.LoadImageFromFile``."""
 
     def transform(self, results: dict) -> Optional[dict]:
+        if 'img_path' not in results and 'img' in results:
+            return results
         filename = results['img_path']
         try:
             if self.file_client_args is not None:
