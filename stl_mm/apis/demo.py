@@ -56,7 +56,7 @@ MODEL_TITLES = dict(
 )
 
 # Default budget (measured in docs/demo.md) and the --quick one.
-DEFAULTS = dict(train_per_class=300, val_per_class=128, epochs=12,
+DEFAULTS = dict(train_per_class=300, val_per_class=128, epochs=9,
                 corruptions=['gaussian_noise', 'defocus_blur', 'motion_blur',
                              'fog', 'contrast', 'pixelate',
                              'jpeg_compression'],
@@ -78,7 +78,7 @@ TOKEN_TARGETS = dict(object_image_class=0.85, confidence_auc=0.8)
 # factor per stage (the student also runs the teacher), per evaluation
 # (set-up) and per evaluated image, per figure, per generated / corrupted
 # image.
-COST = dict(start=3., iter=0.17, student=1.3, baseline=1.0, eval=5.0,
+COST = dict(start=3., iter=0.23, student=1.3, baseline=1.0, eval=5.0,
             eval_image=0.003, figure=1.5, data=1. / 80, corrupt=1. / 60)
 
 STAGES = [

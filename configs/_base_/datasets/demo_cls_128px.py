@@ -42,3 +42,14 @@ demo128_val_dataloader = dict(
 # (_delete_: it replaces, not extends, the 64 px configs' hybrid arch)
 fan_demo128_arch = dict(_delete_=True, embed_dims=64, depth=4, num_heads=4,
                         stem='conv')
+# the demo's schedule: 9 epochs (675 iterations of batch 16 on 4 x 300
+# images; tools/run_demo.py --epochs changes both)
+demo128_epochs = 9
+demo128_train_cfg = dict(max_epochs=demo128_epochs, val_interval=3)
+demo128_param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1,
+         end=demo128_epochs, convert_to_iter_based=True),
+]
+demo128_checkpoint = dict(interval=demo128_epochs)

@@ -14,7 +14,7 @@ model = dict(
     head=dict(in_channels=64),
     teacher=dict(
         config='{{ fileDirname }}/fan_demo128_token_labeler.py',
-        checkpoint='work_dirs/demo/token_labeler/epoch_12.pth'))
+        checkpoint='work_dirs/demo/token_labeler/epoch_9.pth'))
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 
 train_dataloader = dict(dataset=dict(
@@ -23,3 +23,6 @@ train_dataloader = dict(dataset=dict(
     metainfo=dict(classes={{_base_.demo128_classes}})))
 val_dataloader = {{_base_.demo128_val_dataloader}}
 test_dataloader = val_dataloader
+train_cfg = {{_base_.demo128_train_cfg}}
+param_scheduler = {{_base_.demo128_param_scheduler}}
+default_hooks = dict(checkpoint={{_base_.demo128_checkpoint}})
