@@ -4,7 +4,7 @@
     python tools/make_demo_data.py OUT_DIR [--tasks cls seg det]
         [--num-classes K] [--train-per-class N] [--val-per-class M]
         [--img-size S] [--scene-train N] [--scene-val M]
-        [--scene-size H W] [--seed S] [--force]
+        [--scene-size H W] [--seed S] [--cls-style shape|texture] [--force]
 
 A thin command line over :func:`stl_mm.datasets.demo_data.make_demo_data`.
 """
@@ -12,7 +12,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from stl_mm.datasets.demo_data import (TASKS, cityscapes_mapping_table,
+from stl_mm.datasets.demo_data import (CLS_STYLES, TASKS,
+                                       cityscapes_mapping_table,
                                        make_demo_data)
 from stl_mm.utils.cli import friendly_errors
 
@@ -44,6 +45,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         metavar=('H', 'W'),
                         help='seg/det scene size, multiples of 32')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cls-style', choices=CLS_STYLES, default='shape',
+                        help='what makes a classification class: the '
+                        "object's outline (shape) or its fill pattern "
+                        '(texture, 2-4 classes: the STL demo set)')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if the output is up to date')
     args = parser.parse_args(argv)
@@ -60,7 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        val_per_class=args.val_per_class,
                        img_size=args.img_size, scene_train=args.scene_train,
                        scene_val=args.scene_val, scene_size=args.scene_size,
-                       seed=args.seed, force=args.force)
+                       seed=args.seed, force=args.force,
+                       cls_style=args.cls_style)
     except (ValueError, FileExistsError) as e:
         args._parser.error(str(e))
     return 0

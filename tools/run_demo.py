@@ -7,29 +7,34 @@
         [--vis-images V] [--threads T] [--quick] [--force]
 
 Stages (each prints a header with the elapsed time and an estimate of the
-time left):
+time left), all in this process through package calls:
 
-1. generate the embedded demo data (``tools/make_demo_data.py``: 4 shape
-   classes, 64x64 images with object masks);
+1. generate the demo data (``stl_mm.datasets.demo_data``,
+   ``cls_style='texture'``: 4 classes told apart by the object's fill
+   pattern, 128x128 images with object masks);
 2. write corrupted copies of its val split
    (``stl_mm.robustness.corrupted_dataset``, as
    ``tools/make_corrupted_dataset.py``);
-3. train the STL token labeler, phase 1 (``tools/train.py
-   configs/stl/demo/fan_demo_token_labeler.py``);
+3. train the STL token labeler, phase 1 (``stl_mm.engine.run_train`` of
+   ``configs/stl/demo/fan_demo128_token_labeler.py``);
 4. train the STL student, phase 2, with the phase-1 checkpoint (EMA weights)
-   as its frozen teacher (``configs/stl/demo/fan_demo_student.py``);
+   as its frozen teacher (``configs/stl/demo/fan_demo128_student.py``);
 5. train a baseline student without token labels, same budget
-   (``configs/stl/demo/fan_demo_baseline.py``);
+   (``configs/stl/demo/fan_demo128_baseline.py``);
 6. evaluate every model on the clean val split and on every corrupted copy
-   (``stl_mm.engine.run_test``, as ``tools/test.py ... --cfg-options
-   test_dataloader.dataset.data_root=...``);
+   (``stl_mm.engine.run_test``, one run per model over all sets, with
+   per-image predictions) and compare STL with the baseline by a paired
+   bootstrap over images (``stl_mm.evaluation.paired_stats``);
 7. draw token-label figures (``stl_mm.apis.visualize_token_labels``, as
    ``tools/visualize_token_labels.py``) of val images with the phase-1
-   teacher and with the STL student.
+   teacher and with the STL student, and check the teacher's token labels
+   against the targets (object tokens with the image class, confidence AUC
+   of object vs background tokens).
 
 It ends with a results table; everything lands in the work dir, with
-``summary.json`` (configs, checkpoints, commands, per-stage wall time, all
-metrics). A finished stage is skipped when run again with the same settings
+``summary.json`` (configs, checkpoints, the equivalent ``tools/train.py``
+commands, per-stage wall time, all metrics, the bootstrap intervals). A
+finished stage is skipped when run again with the same settings
 (``--force`` redoes everything). See docs/demo.md.
 """
 import argparse
@@ -75,8 +80,7 @@ def parse_args(argv=None):
                         help='processes for writing the corrupted copies')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads of the training and evaluation '
-                        'processes (1 degrades least when other jobs share '
-                        'the CPU)')
+                        '(1 degrades least when other jobs share the CPU)')
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
     for key, value in base.items():

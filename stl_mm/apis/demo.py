@@ -1,16 +1,21 @@
 """The stl_mm demo: STL end to end on generated data, on a CPU, in minutes.
 
 ``tools/run_demo.py`` is its command line (stages and options are described
-there and in docs/demo.md). :class:`Demo` runs the stages: data
-(:func:`stl_mm.datasets.demo_data.make_demo_data`), corrupted copies
+there and in docs/demo.md). :class:`Demo` runs the stages in this process:
+data (:func:`stl_mm.datasets.demo_data.make_demo_data`, the texture-class
+set), corrupted copies
 (:func:`stl_mm.robustness.corrupted_dataset.write_corrupted_dataset`), the
-three trainings (``tools/train.py`` in a subprocess each, as a user would
-run them), the evaluations (:func:`stl_mm.engine.run_test`) and the
-token-label figures (:func:`stl_mm.apis.token_labels.visualize_token_labels`).
-Needs a source checkout (configs/ and tools/ next to the package).
+three trainings (:func:`stl_mm.engine.run_train`), the evaluations
+(:func:`stl_mm.engine.run_test`, with per-image predictions for the paired
+bootstrap of :func:`stl_mm.evaluation.paired_stats.paired_bootstrap`) and
+the token-label figures
+(:func:`stl_mm.apis.token_labels.visualize_token_labels`). The equivalent
+``tools/train.py`` / ``tools/test.py`` command lines are printed and saved in
+``summary.json``. Needs a source checkout (configs/ next to the package).
 """
 import argparse
 import contextlib
+import copy
 import datetime
 import glob
 import hashlib
@@ -18,16 +23,17 @@ import json
 import math
 import os
 import os.path as osp
+import pickle
+import resource
 import shutil
-import subprocess
-import sys
 import time
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
 from stl_mm.datasets.demo_data import make_demo_data
-from stl_mm.engine import run_test
+from stl_mm.engine import run_test, run_train
+from stl_mm.evaluation.paired_stats import paired_bootstrap
 from stl_mm.robustness.corrupted_dataset import write_corrupted_dataset
 from .inference import init_model
 from .model_zoo import CONFIG_ROOT
@@ -39,9 +45,10 @@ __all__ = ['Demo', 'DEFAULTS', 'QUICK', 'CONFIGS']
 REPO = str(CONFIG_ROOT.parent)
 
 CONFIGS = dict(
-    token_labeler=osp.join(REPO, 'configs/stl/demo/fan_demo_token_labeler.py'),
-    stl_student=osp.join(REPO, 'configs/stl/demo/fan_demo_student.py'),
-    baseline=osp.join(REPO, 'configs/stl/demo/fan_demo_baseline.py'),
+    token_labeler=osp.join(REPO,
+                           'configs/stl/demo/fan_demo128_token_labeler.py'),
+    stl_student=osp.join(REPO, 'configs/stl/demo/fan_demo128_student.py'),
+    baseline=osp.join(REPO, 'configs/stl/demo/fan_demo128_baseline.py'),
 )
 MODEL_TITLES = dict(
     token_labeler='token labeler (phase 1, the teacher)',
@@ -50,7 +57,7 @@ MODEL_TITLES = dict(
 )
 
 # Default budget (measured in docs/demo.md) and the --quick one.
-DEFAULTS = dict(train_per_class=400, val_per_class=32, epochs=12,
+DEFAULTS = dict(train_per_class=300, val_per_class=128, epochs=9,
                 corruptions=['gaussian_noise', 'defocus_blur', 'motion_blur',
                              'fog', 'contrast', 'pixelate',
                              'jpeg_compression'],
@@ -60,12 +67,20 @@ QUICK = dict(train_per_class=8, val_per_class=4, epochs=1,
              vis_images=2)
 BATCH_SIZE = 16  # train_dataloader.batch_size of the demo configs
 NUM_CLASSES = 4
+IMG_SIZE = 128  # 8x8 tokens of 16x16 pixels
+# the comparisons of the summary: (model, reference)
+COMPARISONS = [('stl_student', 'baseline'),
+               ('stl_student:cls_plus_max', 'baseline')]
+# the issue's targets for the phase-1 token labels (docs/demo.md)
+TOKEN_TARGETS = dict(object_image_class=0.85, confidence_auc=0.8)
 
-# Cost model of the ETA, in seconds: a process start, per training
-# iteration (refined after phase 1) and its factor per stage (the student
-# also runs the teacher and RandAugment), per evaluation, per figure.
-COST = dict(start=10., iter=0.12, student=1.25, baseline=1.0, eval=1.2,
-            figure=1.5, data=1. / 300, corrupt=1. / 150)
+# Cost model of the ETA, in seconds (2-core CPU without bf16): a training
+# stage's set-up, per training iteration (refined after phase 1) and its
+# factor per stage (the student also runs the teacher), per evaluation
+# (set-up) and per evaluated image, per figure, per generated / corrupted
+# image.
+COST = dict(start=3., iter=0.23, student=1.3, baseline=1.0, eval=5.0,
+            eval_image=0.003, figure=1.5, data=1. / 80, corrupt=1. / 60)
 
 STAGES = [
     ('data', 'Generating the demo data'),
@@ -123,18 +138,25 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_command(cmd: List[str], threads: Optional[int] = None) -> None:
-    """Run a tool in a subprocess, its output streamed to ours."""
-    print(f'$ {" ".join(cmd)}', flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    env['PYTHONPATH'] = os.pathsep.join(
-        [REPO] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
-    out = subprocess.run(cmd, cwd=REPO, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f'command failed with exit status '
-                           f'{out.returncode}: {" ".join(cmd)}')
+def correct_per_image(pickle_file: str) -> Dict[str, int]:
+    """``{image path: 1 | 0}`` (top-1 correct) from the predictions that
+    :func:`stl_mm.engine.run_test` dumped."""
+    with open(pickle_file, 'rb') as f:
+        samples = pickle.load(f)
+    return {s['img_path']: int(int(s['pred_label']) == int(s['gt_label']))
+            for s in samples}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes (the
+    corruption writers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _image_key(img_path: str) -> str:
+    """``<class>/<file>``: the same for an image and its corrupted copies."""
+    return '/'.join(osp.normpath(img_path).split(os.sep)[-2:])
 
 
 # ---------------------------------------------------------------------------
@@ -163,27 +185,27 @@ class Demo:
                 train_per_class=args.train_per_class,
                 val_per_class=args.val_per_class, epochs=args.epochs,
                 iterations_per_stage=self.iters, batch_size=BATCH_SIZE,
-                corruptions=list(args.corruptions),
+                img_size=IMG_SIZE, num_classes=NUM_CLASSES,
+                threads=args.threads, corruptions=list(args.corruptions),
                 severities=list(args.severities), quick=args.quick,
                 force=args.force),
             configs={k: osp.relpath(v, REPO) for k, v in CONFIGS.items()},
-            stages={}, checkpoints={}, commands={}, metrics={})
+            stages={}, stages_info={}, checkpoints={}, commands={},
+            metrics={})
 
     # ---------------------------------------------------------------- ETA
-    def _evals(self) -> List[tuple]:
-        evals = []
-        for model in ('baseline', 'stl_student', 'token_labeler'):
-            for set_name, root in self.sets:
-                evals.append((model, 'cls', set_name, root))
-        for set_name, root in self.sets:
-            evals.append(('stl_student', 'cls_plus_max', set_name, root))
-        return evals
+    @staticmethod
+    def _evals() -> List[tuple]:
+        """(model, head fusion) of each evaluation run (all val sets)."""
+        return [('baseline', 'cls'), ('stl_student', 'cls'),
+                ('stl_student', 'cls_plus_max'), ('token_labeler', 'cls')]
 
     def budget(self, stage: str) -> float:
         a, c = self.args, self.cost
         images = NUM_CLASSES * (a.train_per_class + a.val_per_class)
+        val = NUM_CLASSES * a.val_per_class
         if stage == 'data':
-            return 2. + images * c['data']
+            return 1. + images * c['data']
         if stage == 'corrupt':
             return c['start'] + len(self.sets[1:]) * NUM_CLASSES * \
                 a.val_per_class * c['corrupt']
@@ -194,9 +216,11 @@ class Demo:
         if stage == 'baseline':
             return c['start'] + self.iters * c['iter'] * c['baseline']
         if stage == 'evaluate':
-            return len(self._evals()) * c['eval']
+            return len(self._evals()) * (c['eval'] + len(self.sets) * val *
+                                         c['eval_image'])
         if stage == 'visualize':
-            return 3. + 2 * (a.vis_images + 1) * c['figure']
+            return 3. + 2 * (a.vis_images + 1) * c['figure'] + \
+                2 * val * c['eval_image']
         raise KeyError(stage)
 
     def header(self, index: int) -> None:
@@ -225,8 +249,9 @@ class Demo:
         result = make_demo_data(a.data_root, tasks=['cls'],
                                 num_classes=NUM_CLASSES,
                                 train_per_class=a.train_per_class,
-                                val_per_class=a.val_per_class, img_size=64,
-                                seed=0, force=a.force)
+                                val_per_class=a.val_per_class,
+                                img_size=IMG_SIZE, seed=0, force=a.force,
+                                cls_style='texture')
         self.data_params = read_json(osp.join(
             a.data_root, 'demo_data.json'))['tasks']['cls']['params']
         return result['cls'] == 'skipped'
@@ -249,7 +274,7 @@ class Demo:
             print(f'all {len(self.sets) - 1} corrupted copies exist in '
                   f'{self.corrupt_root}; skipped')
             return True
-        cmd = [sys.executable, 'tools/make_corrupted_dataset.py',
+        cmd = ['python', 'tools/make_corrupted_dataset.py',
                osp.join(self.cls_root, 'val'), self.corrupt_root,
                '--layout', 'imagefolder', '--corruptions', *a.corruptions,
                '--severities', *map(str, a.severities), '-j',
@@ -310,24 +335,37 @@ class Demo:
         stamp_file = osp.join(work, 'demo_stage.json')
         stamp = read_json(stamp_file)
         self.summary['checkpoints'][stage] = checkpoint
-        cmd = [sys.executable, 'tools/train.py', CONFIGS[stage],
+        # what a user would type for this stage
+        cmd = ['python', 'tools/train.py', osp.relpath(CONFIGS[stage], REPO),
                '--work-dir', work, '--cfg-options', *opts]
         self.summary['commands'][stage] = ' '.join(cmd)
         if (not a.force and stamp is not None and osp.isfile(checkpoint)
                 and stamp.get('settings') == settings):
             print(f'{checkpoint} exists and was trained with these '
                   'settings; skipped (--force retrains)')
+            self.summary['stages_info'][stage] = stamp.get('timing', {})
             return True
         if osp.isdir(work):
             shutil.rmtree(work)
-        started = time.time()
-        run_command(cmd, self.args.threads)
+        print(f'(the same as: {" ".join(cmd)})', flush=True)
+        cfg = Config.fromfile(CONFIGS[stage])
+        cfg.merge_from_dict(_options(opts))
+        cfg.work_dir = work
+        cfg.experiment_name = f'demo_{stage}_' + datetime.datetime.now(
+        ).strftime('%Y%m%d_%H%M%S_%f')
+        started, cpu = time.time(), time.process_time()
+        run_train(cfg)
         if not osp.isfile(checkpoint):
             raise RuntimeError(f'training finished without writing '
                                f'{checkpoint}')
         seconds = time.time() - started
+        timing = dict(wall_time_s=round(seconds, 2),
+                      cpu_time_s=round(time.process_time() - cpu, 2),
+                      iterations=self.iters,
+                      wall_s_per_iter=round(seconds / max(self.iters, 1), 4))
+        self.summary['stages_info'][stage] = timing
         write_json(stamp_file, dict(
-            settings=settings, wall_time_s=round(seconds, 2),
+            settings=settings, timing=timing,
             finished=datetime.datetime.now().isoformat()))
         if stage == 'token_labeler' and self.iters:
             # refine the ETA of the later stages with the measured speed
@@ -335,55 +373,88 @@ class Demo:
                 (seconds - self.cost['start']) / self.iters, 0.01)
         return False
 
-    def stage_evaluate(self) -> bool:
+    def _test_sets(self, cfg: Config) -> None:
+        """Replace the test set of ``cfg`` by all val sets at once (clean
+        and every corrupted copy, one ``ConcatDataset``): one Runner per
+        model instead of one per set."""
         val_ann = osp.join(self.cls_root, 'meta', 'val.txt')
+        base = cfg.test_dataloader.dataset
+        datasets = []
+        for _, root in self.sets:
+            d = copy.deepcopy(base)
+            if root is None:
+                d.update(data_root=self.cls_root)
+            else:
+                d.update(data_root=root, data_prefix='', ann_file=val_ann)
+            datasets.append(d)
+        cfg.test_dataloader.dataset = dict(type='ConcatDataset',
+                                           datasets=datasets)
+
+    def _set_of(self, img_path: str) -> str:
+        roots = [(osp.join(self.cls_root, 'val') if root is None else root,
+                  name) for name, root in self.sets]
+        for root, name in sorted(roots, key=lambda r: -len(r[0])):
+            if osp.abspath(img_path).startswith(root + os.sep):
+                return name
+        raise RuntimeError(f'{img_path} is in none of the val sets')
+
+    def stage_evaluate(self) -> bool:
         cache_file = osp.join(self.work_dir, 'eval', 'results.json')
         cache = {} if self.args.force else (read_json(cache_file) or {})
-        results = {}
+        results, new_cache = {}, {}
         skipped = True
-        evals = self._evals()
-        for n, (model, fusion, set_name, root) in enumerate(evals, 1):
+        runs = self._evals()
+        set_names = [name for name, _ in self.sets]
+        for n, (model, fusion) in enumerate(runs, 1):
             checkpoint = self.summary['checkpoints'][model]
             name = model if fusion == 'cls' else f'{model}:{fusion}'
-            opts = [f'test_dataloader.dataset.data_root='
-                    f'{root or self.cls_root}']
-            if root is not None:
-                opts += ['test_dataloader.dataset.data_prefix=',
-                         f'test_dataloader.dataset.ann_file={val_ann}']
+            opts = ['log_level=WARNING']
             if model == 'stl_student':
                 opts.append('model.teacher.checkpoint=' +
                             self.summary['checkpoints']['token_labeler'])
             if fusion != 'cls':
                 opts.append(f'model.head.fusion={fusion}')
             key = json.dumps([checkpoint, os.stat(checkpoint).st_mtime,
-                              opts], sort_keys=True)
-            work = osp.join(self.work_dir, 'eval', name.replace(':', '-'),
-                            set_name)
-            cached = cache.get(f'{name}/{set_name}')
+                              opts, self.sets], sort_keys=True)
+            work = osp.join(self.work_dir, 'eval', name.replace(':', '-'))
+            cached = cache.get(name)
             started = time.time()
             if cached is not None and cached.get('key') == key:
-                top1 = cached['top1']
+                per_set = cached['correct']
                 how = 'cached'
             else:
                 skipped = False
                 cfg = Config.fromfile(CONFIGS[model])
-                cfg.merge_from_dict(_options(opts + ['log_level=WARNING']))
+                cfg.merge_from_dict(_options(opts))
+                self._test_sets(cfg)
                 os.makedirs(work, exist_ok=True)
+                dump = osp.join(work, 'predictions.pkl')
                 # the runner's messages go to a file, results below
                 with open(osp.join(work, 'test_stdout.log'), 'w') as log, \
                         contextlib.redirect_stdout(log):
-                    metrics = run_test(
-                        cfg, checkpoint, work_dir=work,
-                        experiment_name=f'demo_{name.replace(":", "_")}_'
-                        f'{set_name}')
-                write_json(osp.join(work, 'metrics.json'), metrics)
-                top1 = float(metrics['accuracy/top1'])
+                    run_test(cfg, checkpoint, work_dir=work,
+                             dump_predictions=dump,
+                             experiment_name=f'demo_eval_'
+                             f'{name.replace(":", "_")}_' +
+                             datetime.datetime.now().strftime('%H%M%S_%f'))
+                per_set = {s: {} for s in set_names}
+                for img_path, hit in correct_per_image(dump).items():
+                    set_name = self._set_of(img_path)
+                    per_set[set_name][_image_key(img_path)] = hit
                 how = f'{time.time() - started:.1f} s'
-            results[f'{name}/{set_name}'] = dict(key=key, top1=top1)
-            print(f'  [{n:2d}/{len(evals)}] {name:<26} {set_name:<22} '
-                  f'top-1 {top1:6.2f} %  ({how})', flush=True)
-        write_json(cache_file, results)
+            new_cache[name] = dict(key=key, correct=per_set)
+            for set_name in set_names:
+                hits = per_set[set_name]
+                top1 = 100. * sum(hits.values()) / max(len(hits), 1)
+                results[f'{name}/{set_name}'] = dict(top1=top1,
+                                                     correct=hits)
+            clean = results[f'{name}/clean']['top1']
+            print(f'  [{n}/{len(runs)}] {name:<26} {len(set_names)} sets x '
+                  f'{len(per_set["clean"])} images: clean top-1 '
+                  f'{clean:6.2f} %  ({how})', flush=True)
+        write_json(cache_file, new_cache)
         self.summary['metrics'] = self._tables(results)
+        self.summary['comparisons'] = self._comparisons(results)
         return skipped
 
     def _tables(self, results: Dict[str, dict]) -> dict:
@@ -401,6 +472,32 @@ class Demo:
                 corrupted_top1={s: v for s, v in per_set.items()
                                 if s != 'clean'})
         return metrics
+
+    def _comparisons(self, results: Dict[str, dict]) -> dict:
+        """Paired bootstrap over val images (10000 resamples, 95 %) of the
+        clean and the corrupted-mean top-1 gain of each comparison."""
+        out = {}
+        corrupted = [s for s, _ in self.sets[1:]]
+        for model, ref in COMPARISONS:
+            entry = {}
+            for title, sets in (('clean', ['clean']),
+                                ('corrupted_mean', corrupted)):
+                if not sets:
+                    continue
+                rows_a, rows_b = [], []
+                for set_name in sets:
+                    a = results[f'{ref}/{set_name}']['correct']
+                    b = results[f'{model}/{set_name}']['correct']
+                    if set(a) != set(b):
+                        raise RuntimeError(
+                            f'{model} and {ref} were evaluated on different '
+                            f'images of {set_name}')
+                    images = sorted(a)
+                    rows_a.append([a[i] for i in images])
+                    rows_b.append([b[i] for i in images])
+                entry[title] = paired_bootstrap(rows_a, rows_b, seed=0)
+            out[f'{model} vs {ref}'] = entry
+        return out
 
     def stage_visualize(self) -> bool:
         out_dir = osp.join(self.work_dir, 'token_labels')
@@ -432,7 +529,19 @@ class Demo:
             print(f'  {title}: {describe_token_label_stats(result["stats"])}')
             for path in result['figures'] + [result['histogram']]:
                 print(f'    wrote {path}')
+        self.summary['token_label_targets'] = self._token_targets()
         return False
+
+    def _token_targets(self) -> dict:
+        """The phase-1 teacher's token labels against the issue's targets
+        (docs/demo.md)."""
+        stats = self.summary['token_labels']['token_labeler']['stats']
+        out = {}
+        for key, target in TOKEN_TARGETS.items():
+            value = stats.get(key)
+            out[key] = dict(value=value, target=target,
+                            met=value is not None and value >= target)
+        return out
 
     # ----------------------------------------------------------------- run
     def run(self) -> dict:
@@ -440,23 +549,31 @@ class Demo:
         os.makedirs(self.work_dir, exist_ok=True)
         print(f'stl_mm demo: work dir {self.work_dir}, data {a.data_root}\n'
               f'  {NUM_CLASSES} classes x {a.train_per_class} train / '
-              f'{a.val_per_class} val images (64x64), {a.epochs} epochs = '
+              f'{a.val_per_class} val images ({IMG_SIZE}x{IMG_SIZE}, '
+              f'{IMG_SIZE // 16}x{IMG_SIZE // 16} tokens), {a.epochs} epochs = '
               f'{self.iters} iterations of batch {BATCH_SIZE} per training '
               f'stage, {len(self.sets) - 1} corrupted val copies',
               flush=True)
         for index, (key, _) in enumerate(STAGES):
             self.header(index)
-            started = time.time()
+            started, cpu = time.time(), _cpu_seconds()
             if key in ('token_labeler', 'stl_student', 'baseline'):
                 skipped = self.stage_train(key)
             else:
                 skipped = getattr(self, f'stage_{key}')()
-            self.record(key, time.time() - started, skipped=bool(skipped))
+            # CPU time too: on a shared machine the wall time says little
+            self.record(key, time.time() - started, skipped=bool(skipped),
+                        cpu_time_s=round(_cpu_seconds() - cpu, 2))
         self.summary['finished'] = datetime.datetime.now().isoformat(
             timespec='seconds')
         self.save_summary()
         print('\n' + self.results_table())
-        print(f'\nTotal wall time {fmt_time(time.time() - self.start)}; '
+        cpu = sum(v.get('cpu_time_s', 0.)
+                  for v in self.summary['stages'].values())
+        self.summary['total_cpu_time_s'] = round(cpu, 2)
+        self.save_summary()
+        print(f'\nTotal wall time {fmt_time(time.time() - self.start)} '
+              f'(CPU time of the stages {fmt_time(cpu)}); '
               f'summary: {osp.join(self.work_dir, "summary.json")}')
         return self.summary
 
@@ -489,6 +606,19 @@ class Demo:
         for set_name, _ in self.sets[1:]:
             lines.append(row(set_name, [m[k]['corrupted_top1'].get(set_name)
                                         for k, _ in cols]))
+        comparisons = self.summary.get('comparisons', {})
+        if comparisons:
+            lines += ['', 'Top-1 gain over the baseline (points) with a 95 % '
+                      'paired bootstrap interval over the '
+                      f'{NUM_CLASSES * a.val_per_class} val images (10000 '
+                      'resamples; an image keeps its corrupted copies '
+                      'together):']
+            for title, entry in comparisons.items():
+                for set_title, c in entry.items():
+                    lines.append(
+                        f'  {title:<36} {set_title:<15} {c["gain"]:+6.2f} '
+                        f'[{c["low"]:+6.2f}, {c["high"]:+6.2f}]  (share of '
+                        f'resamples <= 0: {c["p_not_better"]:.3f})')
         stats = self.summary.get('token_labels', {})
         if stats:
             lines += ['', 'Token labels on the val images (tokens whose '
@@ -496,6 +626,15 @@ class Demo:
             for name, info in stats.items():
                 lines.append(f'  {MODEL_TITLES[name]}: '
                              f'{describe_token_label_stats(info["stats"])}')
+        targets = self.summary.get('token_label_targets', {})
+        if targets:
+            cells = []
+            for key, t in targets.items():
+                value = '-' if t['value'] is None else f'{t["value"]:.3f}'
+                cells.append(f'{key} {value} (target >= {t["target"]}: '
+                             f'{"met" if t["met"] else "NOT met"})')
+            lines.append('  phase-1 teacher vs the targets: ' +
+                         '; '.join(cells))
         return '\n'.join(lines)
 
 

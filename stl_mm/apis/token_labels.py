@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from stl_mm.evaluation.paired_stats import binary_auc
 from stl_mm.models.utils.token_labels import gumbel_softmax
 from stl_mm.visualization.token_labels import (draw_confidence_histogram,
                                                draw_token_label_figure)
@@ -183,8 +184,12 @@ def token_label_stats(records: Sequence[dict], object_min: float = 0.5,
     arg-max class). With masks and known image labels: for object tokens
     (object share >= ``object_min``) and background tokens (share <=
     ``background_max``): ``*_tokens``, ``*_mean_confidence`` and
-    ``*_image_class`` (share labelled with the image's class). Shares are
-    fractions in [0, 1].
+    ``*_image_class`` (share labelled with the image's class), and, when
+    both kinds occur, ``confidence_auc``: the ROC AUC of the token
+    confidence for telling object from background tokens
+    (:func:`stl_mm.evaluation.paired_stats.binary_auc`; 0.5 = no
+    separation, 1 = every object token more confident than every
+    background token). Shares are fractions in [0, 1].
     """
     stats = dict(num_images=len(records))
     if not records:
@@ -214,6 +219,12 @@ def token_label_stats(records: Sequence[dict], object_min: float = 0.5,
         stats[f'{name}_tokens'] = int(len(items))
         stats[f'{name}_mean_confidence'] = float(conf.mean())
         stats[f'{name}_image_class'] = float(hits.mean())
+    if groups['object'] and groups['background']:
+        conf = [c for _, c in groups['object']] + [
+            c for _, c in groups['background']]
+        is_object = [True] * len(groups['object']) + [False] * len(
+            groups['background'])
+        stats['confidence_auc'] = binary_auc(conf, is_object)
     return stats
 
 
@@ -229,6 +240,9 @@ def describe_token_label_stats(stats: Dict[str, float]) -> str:
     if 'background_tokens' in stats:
         line += (f'; background tokens: mean confidence '
                  f'{stats["background_mean_confidence"]:.3f}')
+    if 'confidence_auc' in stats:
+        line += (f'; confidence AUC object vs background '
+                 f'{stats["confidence_auc"]:.3f}')
     return line
 
 

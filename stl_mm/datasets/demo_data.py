@@ -24,6 +24,15 @@ Layout written under ``out_dir``:
     ``ceil(K / 8)`` bands and class ``k`` takes band ``k // 8`` (its name
     then ends with ``_h<band>``). The object covers about 15-45 % of the image.
 
+    With ``cls_style='texture'`` (the STL demo's set) the class is instead the
+    object's *fill pattern* (:data:`TEXTURES`: stripes, checkerboard, dots,
+    cross-hatch at a random scale, angle and pair of colours), the object's
+    outline is a random shape of :data:`SHAPES`, and the background is clutter
+    without any class pattern (smooth noise, soft colour blobs and a few flat
+    untextured shapes). Every small patch of the object is then evidence for
+    the class while background patches are not: the setting in which token
+    labels can find the object. The object covers about 12-30 % of the image.
+
 ``seg`` (Cityscapes ``gtFine`` format)
     ``cityscapes/leftImg8bit/{train,val}/<city>/<stem>_leftImg8bit.png``
     with ``<stem>`` = ``<city>_<seq:06d>_000019``, and
@@ -74,8 +83,9 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
-    'SHAPES', 'CITYSCAPES_MAPPING', 'TASKS', 'MANIFEST', 'GENERATOR_VERSION',
-    'demo_class_names', 'scene_shape_names', 'cityscapes_mapping_table',
+    'SHAPES', 'TEXTURES', 'CLS_STYLES', 'CITYSCAPES_MAPPING', 'TASKS',
+    'MANIFEST', 'GENERATOR_VERSION', 'demo_class_names',
+    'texture_class_names', 'scene_shape_names', 'cityscapes_mapping_table',
     'make_demo_data', 'rle_encode'
 ]
 
@@ -89,6 +99,9 @@ _SPLIT_KEY = {'train': 0, 'val': 1}
 SHAPES = ('disc', 'square', 'triangle', 'cross', 'ring', 'star', 'crescent',
           'ell')
 MAX_CLASSES = 64
+# class fill patterns of cls_style='texture'
+TEXTURES = ('stripes', 'checker', 'dots', 'hatch')
+CLS_STYLES = ('shape', 'texture')
 
 # region -> (Cityscapes name, labelId, trainId); trainId 255 is ignored.
 CITYSCAPES_MAPPING = {
@@ -421,29 +434,166 @@ def _cls_sample(seed: int, split: str, label: int, idx: int, size: int,
     return _to_uint8(img), mask
 
 
+def _pattern(rng: np.random.Generator, kind: str, h: int,
+             w: int) -> np.ndarray:
+    """A class fill pattern in [0, 1], shape (h, w, 1): fine enough (period
+    3-7 px) that every 16x16 patch shows several repeats."""
+    xs, ys = _coords(h, w)
+    theta = rng.uniform(0., math.pi)
+    u = xs * math.cos(theta) + ys * math.sin(theta)
+    v = -xs * math.sin(theta) + ys * math.cos(theta)
+    if kind == 'stripes':
+        period = rng.uniform(4., 7.)
+        t = 0.5 + 0.5 * np.sin(2 * math.pi * u / period)
+    elif kind == 'checker':
+        cell = rng.uniform(2.5, 4.)
+        t = (np.floor(u / cell) + np.floor(v / cell)) % 2
+    elif kind == 'dots':
+        period = rng.uniform(5., 7.)
+        du = (u / period) % 1. - 0.5
+        dv = (v / period) % 1. - 0.5
+        r = np.sqrt(du**2 + dv**2) * period
+        t = np.clip(rng.uniform(1.4, 1.9) + 0.5 - r, 0., 1.)
+    elif kind == 'hatch':
+        period = rng.uniform(5., 7.)
+        width = 1.2
+        du = np.abs((u / period) % 1. - 0.5) * period
+        dv = np.abs((v / period) % 1. - 0.5) * period
+        t = np.clip(width + 0.5 - np.minimum(du, dv), 0., 1.)
+    else:
+        raise KeyError(f'unknown texture {kind!r}')
+    return t.astype(np.float32)[..., None]
+
+
+def _noise32(rng: np.random.Generator, img: np.ndarray,
+             sigma: float) -> np.ndarray:
+    # float32 draws (several times faster than ``rng.normal``)
+    return img + sigma * rng.standard_normal(img.shape, dtype=np.float32)
+
+
+def _raster_fast(polys: List[np.ndarray], h: int, w: int):
+    """As :func:`_rasterize` (bounds, coverage, centre-sample mask) but
+    drawn with Pillow on a supersampled canvas: outline filled, later
+    polygons (holes) cleared."""
+    from PIL import ImageDraw
+    x0, y0, x1, y1 = _bounds(polys, h, w)
+    ss = _SUPERSAMPLE
+    canvas = Image.new('L', ((x1 - x0) * ss, (y1 - y0) * ss), 0)
+    draw = ImageDraw.Draw(canvas)
+    for i, poly in enumerate(polys):
+        pts = [((x - x0) * ss - 0.5, (y - y0) * ss - 0.5) for x, y in poly]
+        draw.polygon(pts, fill=0 if i else 1)
+    ins = np.asarray(canvas, dtype=bool).reshape(y1 - y0, ss, x1 - x0, ss)
+    coverage = ins.mean(axis=(1, 3), dtype=np.float32)
+    centre = ins[:, ss // 2, :, ss // 2]
+    return (x0, y0, x1, y1), coverage, centre
+
+
+def _clutter(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Background without any class pattern: smooth noise between two
+    colours, soft colour blobs and a few flat shapes."""
+    xs, ys = _coords(size, size)
+    c1, c2 = _bg_colour(rng), _bg_colour(rng)
+    cell = int(rng.integers(size // 8, size // 3))
+    t = _smooth_noise(rng, size, size, cell)
+    img = c1 * (1 - t) + c2 * t
+    img = img.astype(np.float32)
+    for _ in range(int(rng.integers(2, 6))):
+        cx, cy = rng.uniform(0, size), rng.uniform(0, size)
+        sigma = rng.uniform(0.06, 0.18) * size
+        strength = rng.uniform(0.5, 1.)
+        colour = _hsv(rng.uniform(), rng.uniform(0.2, 0.9),
+                      rng.uniform(0.3, 1.))
+        # the blob within 3 sigma of its centre (the rest is < 1 %)
+        x0, x1 = max(int(cx - 3 * sigma), 0), min(int(cx + 3 * sigma) + 1,
+                                                  size)
+        y0, y1 = max(int(cy - 3 * sigma), 0), min(int(cy + 3 * sigma) + 1,
+                                                  size)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        bx, by = xs[y0:y1, x0:x1], ys[y0:y1, x0:x1]
+        g = np.exp(-((bx - cx)**2 + (by - cy)**2) / (2 * sigma**2))
+        g = (strength * g).astype(np.float32)[..., None]
+        img[y0:y1, x0:x1] = img[y0:y1, x0:x1] * (1 - g) + colour * g
+    for _ in range(int(rng.integers(1, 4))):
+        shape = SHAPES[int(rng.integers(0, len(SHAPES)))]
+        polys = _place(rng, shape, rng.uniform(0.01, 0.04) * size * size,
+                       (0., 0., float(size), float(size)))
+        colour = _hsv(rng.uniform(), rng.uniform(0.2, 0.9),
+                      rng.uniform(0.3, 1.))
+        (x0, y0, x1, y1), cov, _ = _raster_fast(polys, size, size)
+        alpha = cov[..., None]
+        img[y0:y1, x0:x1] = img[y0:y1, x0:x1] * (1 - alpha) + colour * alpha
+    return img  # (noise is added once, to the whole image)
+
+
+def _texture_sample(seed: int, split: str, label: int, idx: int, size: int,
+                    kind: str) -> Tuple[np.ndarray, np.ndarray]:
+    rng = _rng(seed, _TASK_KEY['cls'], _SPLIT_KEY[split], label, idx, 7)
+    img = _clutter(rng, size)
+    shape = SHAPES[int(rng.integers(0, len(SHAPES)))]
+    margin = size / 16
+    polys = _place(rng, shape, rng.uniform(0.12, 0.30) * size * size,
+                   (margin, margin, size - margin, size - margin))
+    (x0, y0, x1, y1), cov, centre = _raster_fast(polys, size, size)
+    # two contrasting colours of the pattern, random hues
+    hue = rng.uniform()
+    a = _hsv(hue, rng.uniform(0.5, 1.), rng.uniform(0.75, 1.))
+    b = _hsv(hue + rng.uniform(0.25, 0.75), rng.uniform(0.3, 1.),
+             rng.uniform(0.1, 0.4))
+    t = _pattern(rng, kind, size, size)[y0:y1, x0:x1]
+    fill = a * t + b * (1 - t)
+    alpha = cov[..., None]
+    img[y0:y1, x0:x1] = img[y0:y1, x0:x1] * (1 - alpha) + fill * alpha
+    img = _noise32(rng, img, 3.)
+    mask = np.zeros((size, size), dtype=np.uint8)
+    mask[y0:y1, x0:x1][centre] = 255
+    return _to_uint8(img), mask
+
+
 def _make_cls(root: str, p: dict, log: Callable) -> dict:
-    specs = _class_specs(p['num_classes'])
+    """Write the classification set: ``(name, sample)`` per class, where
+    ``sample(split, label, idx)`` returns ``(image, mask)``."""
+    size = p['img_size']
+    if p.get('style', 'shape') == 'texture':
+        classes = [(name, lambda split, label, i: _texture_sample(
+            p['seed'], split, label, i, size, TEXTURES[label]))
+            for name in texture_class_names(p['num_classes'])]
+        kind = 'texture classes'
+    else:
+        classes = [(spec[0], lambda split, label, i, spec=spec: _cls_sample(
+            p['seed'], split, label, i, size, spec))
+            for spec in _class_specs(p['num_classes'])]
+        kind = 'classes'
     os.makedirs(osp.join(root, 'meta'), exist_ok=True)
     with open(osp.join(root, 'meta', 'classes.txt'), 'w') as f:
-        f.write(''.join(s[0] + '\n' for s in specs))
+        f.write(''.join(name + '\n' for name, _ in classes))
     counts = {}
     for split in ('train', 'val'):
         n = p[f'{split}_per_class']
         lines = []
-        for label, spec in enumerate(specs):
+        for label, (name, sample) in enumerate(classes):
             for i in range(n):
-                img, mask = _cls_sample(p['seed'], split, label, i,
-                                        p['img_size'], spec)
-                rel = f'{spec[0]}/{i:04d}.png'
+                img, mask = sample(split, label, i)
+                rel = f'{name}/{i:04d}.png'
                 _save_png(img, osp.join(root, split, rel))
                 _save_png(mask, osp.join(root, 'masks', split, rel))
                 lines.append(f'{rel} {label}\n')
         with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
             f.write(''.join(lines))
         counts[split] = len(lines)
-    log(f'cls: {len(specs)} classes, {counts["train"]} train / '
-        f'{counts["val"]} val images of {p["img_size"]}x{p["img_size"]}')
-    return dict(classes=[s[0] for s in specs], num_images=counts)
+    log(f'cls: {len(classes)} {kind}, {counts["train"]} train / '
+        f'{counts["val"]} val images of {size}x{size}')
+    return dict(classes=[name for name, _ in classes], num_images=counts)
+
+
+def texture_class_names(num_classes: int = 4) -> List[str]:
+    """Class names of the ``cls_style='texture'`` set, in label order."""
+    if not isinstance(num_classes, int) or not 2 <= num_classes <= len(
+            TEXTURES):
+        raise ValueError(f"cls_style='texture' has 2 to {len(TEXTURES)} "
+                         f'classes, got {num_classes!r}')
+    return [f'class_{k:02d}_{TEXTURES[k]}' for k in range(num_classes)]
 
 
 # --------------------------------------------------------------------------
@@ -649,12 +799,14 @@ def _check_params(tasks, num_classes, train_per_class, val_per_class,
 
 def _task_params(task: str, num_classes, train_per_class, val_per_class,
                  img_size, scene_train, scene_val, scene_size,
-                 seed) -> dict:
+                 seed, cls_style='shape') -> dict:
     p = dict(generator_version=GENERATOR_VERSION, seed=seed,
              num_classes=num_classes)
     if task == 'cls':
         p.update(train_per_class=train_per_class,
                  val_per_class=val_per_class, img_size=img_size)
+        if cls_style != 'shape':  # (manifests of the shape set unchanged)
+            p['style'] = cls_style
     else:
         p.update(scene_train=scene_train, scene_val=scene_val,
                  scene_size=list(scene_size))
@@ -692,9 +844,13 @@ def make_demo_data(out_dir: str,
                    scene_size: Sequence[int] = (128, 256),
                    seed: int = 0,
                    force: bool = False,
-                   log: Optional[Callable[[str], None]] = print
-                   ) -> Dict[str, str]:
+                   log: Optional[Callable[[str], None]] = print,
+                   cls_style: str = 'shape') -> Dict[str, str]:
     """Write the demo datasets of ``tasks`` under ``out_dir``.
+
+    ``cls_style`` chooses what makes a classification class: ``'shape'``
+    (the object's outline) or ``'texture'`` (its fill pattern; 2-4
+    classes, see the module docstring).
 
     Returns ``{task: 'generated' | 'skipped'}``. A task is skipped when
     ``out_dir/demo_data.json`` records the same parameters for it and its
@@ -707,6 +863,11 @@ def make_demo_data(out_dir: str,
     scene_size = tuple(scene_size)
     _check_params(tasks, num_classes, train_per_class, val_per_class,
                   img_size, scene_train, scene_val, scene_size, seed)
+    if cls_style not in CLS_STYLES:
+        raise ValueError(f'cls_style must be one of {CLS_STYLES}, got '
+                         f'{cls_style!r}')
+    if cls_style == 'texture' and 'cls' in tasks:
+        texture_class_names(num_classes)  # checks the class count
     os.makedirs(out_dir, exist_ok=True)
     manifest = _read_manifest(out_dir)
     recorded = manifest.get('tasks', {})
@@ -716,7 +877,7 @@ def make_demo_data(out_dir: str,
     for task in tasks:
         params = _task_params(task, num_classes, train_per_class,
                               val_per_class, img_size, scene_train, scene_val,
-                              scene_size, seed)
+                              scene_size, seed, cls_style)
         final = osp.join(out_dir, TASK_DIRS[task])
         entry = recorded.get(task)
         known = isinstance(entry, dict)

@@ -7,9 +7,10 @@ arrays, as :func:`stl_mm.apis.token_labels.token_label_records` makes them:
 ``token_object_share`` (h, w)); nothing here runs a model.
 
 :func:`draw_token_label_figure` draws one PNG per image with five panels:
-the image, the arg-max class map, the confidence heat map, the Gumbel sample
-map (tokens whose sample differs from the arg-max are crossed out) and a
-histogram of the token confidences over all images. matplotlib (Agg) is
+the image, the binary class map (tokens of the image's class vs the rest),
+the trinary map (those tokens split at a confidence threshold), the
+Gumbel-selected foreground (tokens whose hard sample is the image's class)
+and a histogram of the token confidences over all images. matplotlib (Agg) is
 imported only when drawing.
 """
 import os
@@ -70,14 +71,37 @@ def _hist(ax, all_scores: np.ndarray, scores: Optional[np.ndarray],
     ax.legend(fontsize=7, loc='upper right')
 
 
+def _overlay(ax, image, layer, colours, extent, h, w, height, width):
+    """The image with a per-token colour layer (``layer`` indexes
+    ``colours``, RGBA) and the token grid."""
+    from matplotlib.colors import ListedColormap
+    ax.imshow(image)
+    ax.imshow(layer, cmap=ListedColormap(colours), vmin=-0.5,
+              vmax=len(colours) - 0.5, extent=extent,
+              interpolation='nearest')
+    _draw_grid(ax, h, w, height, width)
+
+
 def draw_token_label_figure(record: dict,
                             all_scores: np.ndarray,
                             classes: Optional[Sequence[str]],
                             out_file: str,
                             tau: float = 1.0,
-                            title: Optional[str] = None) -> str:
-    """Draw the five panels for one record (see the module docstring) and
-    save them as a PNG; returns ``out_file``."""
+                            title: Optional[str] = None,
+                            confidence_threshold: float = 0.5) -> str:
+    """Draw the five panels of Figure 2 of the STL paper for one record and
+    save them as a PNG; returns ``out_file``.
+
+    The panels, for the image's class ``k`` (its label when known, else the
+    prediction): the image (with the object mask, dashed); the *binary
+    class map* (tokens whose arg-max is ``k`` vs the rest); the *trinary
+    map* (class-``k`` tokens with confidence >= ``confidence_threshold``,
+    those below it, the rest); the *Gumbel-selected foreground* (tokens
+    whose hard Gumbel-Softmax sample is ``k``, as the STL student's
+    targets are drawn; x = sample differs from the arg-max); the histogram
+    of the token confidences of all images with this image's tokens as
+    ticks.
+    """
     import matplotlib
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
@@ -91,70 +115,73 @@ def draw_token_label_figure(record: dict,
     extent = (0, width, height, 0)
     labels, scores = record['token_labels'], record['token_scores']
     sample = record['gumbel_labels']
+    gt = record.get('gt_label')
+    k = gt if gt is not None else record['pred_label']
+    name = _class_name(classes, k)
+    fg = labels == k
 
-    fig, axes = plt.subplots(1, 5, figsize=(19, 4.4), layout='constrained',
-                             gridspec_kw=dict(width_ratios=[1, 1, 1.2, 1,
+    fig, axes = plt.subplots(1, 5, figsize=(19, 4.6), layout='constrained',
+                             gridspec_kw=dict(width_ratios=[1, 1, 1, 1,
                                                             1.5]))
     pred = _class_name(classes, record['pred_label'])
     header = f'prediction: {pred} ({record["pred_score"]:.2f})'
-    if record.get('gt_label') is not None:
-        header = (f'label: {_class_name(classes, record["gt_label"])}\n'
-                  + header)
+    if gt is not None:
+        header = f'label: {name}\n' + header
     axes[0].imshow(image)
     axes[0].set_title(header, fontsize=9)
     _draw_mask(axes[0], record.get('mask'))
 
-    axes[1].imshow(image)
-    axes[1].imshow(labels, cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5,
-                   alpha=0.6, extent=extent, interpolation='nearest')
-    _draw_grid(axes[1], h, w, height, width)
+    dark = (0., 0., 0., 0.65)
+    colour = tuple(cmap(k)[:3])
+    _overlay(axes[1], image, fg.astype(int), [dark, colour + (0.55, )],
+             extent, h, w, height, width)
     _draw_mask(axes[1], record.get('mask'))
-    axes[1].set_title(f'token labels: arg-max class per token\n({h}x{w} '
-                      'token grid)', fontsize=9)
-
-    heat = axes[2].imshow(scores, cmap='viridis', vmin=1. / num_classes,
-                          vmax=1., extent=extent, interpolation='nearest')
-    _draw_mask(axes[2], record.get('mask'))
-    for r in range(h):
-        for c in range(w):
-            axes[2].text((c + 0.5) * width / w, (r + 0.5) * height / h,
-                         f'{scores[r, c]:.2f}', ha='center', va='center',
-                         fontsize=7 if max(h, w) <= 8 else 4,
-                         color='white' if scores[r, c] < 0.7 else 'black')
-    fig.colorbar(heat, ax=axes[2], fraction=0.05, pad=0.02, shrink=0.85)
-    axes[2].set_title('token confidence: max softmax probability\n'
-                      f'(uniform = 1/K = {1. / num_classes:.2f})',
+    axes[1].set_title(f'binary class map ({h}x{w} tokens):\n'
+                      f'{int(fg.sum())} tokens labelled with the class',
                       fontsize=9)
 
-    axes[3].imshow(image)
-    axes[3].imshow(sample, cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5,
-                   alpha=0.6, extent=extent, interpolation='nearest')
-    _draw_grid(axes[3], h, w, height, width)
+    high = fg & (scores >= confidence_threshold)
+    trinary = np.where(high, 2, np.where(fg, 1, 0))
+    _overlay(axes[2], image, trinary,
+             [dark, (1., 0.85, 0.1, 0.45), (0.85, 0.1, 0.1, 0.6)], extent,
+             h, w, height, width)
+    _draw_mask(axes[2], record.get('mask'))
+    axes[2].set_title(
+        f'trinary map: class tokens with confidence\n'
+        f'>= {confidence_threshold:g} ({int(high.sum())}, red) / '
+        f'< {confidence_threshold:g} ({int((fg & ~high).sum())}, yellow)',
+        fontsize=9)
+
+    chosen = sample == k
+    _overlay(axes[3], image, chosen.astype(int), [dark, colour + (0.55, )],
+             extent, h, w, height, width)
     changed = sample != labels
     for r, c in zip(*np.nonzero(changed)):
         axes[3].plot((c + 0.5) * width / w, (r + 0.5) * height / h,
-                     marker='x', color='black', markersize=10, mew=2.5)
+                     marker='x', color='black', markersize=7, mew=2.2)
         axes[3].plot((c + 0.5) * width / w, (r + 0.5) * height / h,
-                     marker='x', color='white', markersize=8, mew=1.2)
-    kept = int((~changed).sum())
+                     marker='x', color='white', markersize=5, mew=1.)
     axes[3].set_title(
-        f'hard Gumbel-Softmax sample (tau={tau:g}): class per token\n'
-        f'x = sample differs from arg-max; {kept}/{h * w} tokens kept',
-        fontsize=9)
+        f'Gumbel-selected foreground (tau={tau:g}): {int(chosen.sum())}\n'
+        f'tokens drawn as the class; x = not the arg-max '
+        f'({int(changed.sum())})', fontsize=9)
 
     for ax in axes[:4]:
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = [Patch(color=cmap(k), label=_class_name(classes, k))
-               for k in range(min(num_classes, 20))]
+    handles = [Patch(color=colour, label=f'token of the class "{name}"'),
+               Patch(color=(0.85, 0.1, 0.1), label='... confident'),
+               Patch(color=(1., 0.85, 0.1), label='... not confident'),
+               Patch(color='black', label='token of another class')]
     if record.get('mask') is not None:
         handles.append(Patch(facecolor='none', edgecolor='0.3', ls='--',
                              label='object mask'))
-    axes[1].legend(handles=handles, fontsize=7, loc='upper center',
-                   bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
+    fig.legend(handles=handles, fontsize=8, loc='outside lower center',
+               ncol=len(handles), frameon=False)
 
     _hist(axes[4], np.asarray(all_scores).ravel(), scores.ravel(),
           num_classes)
+    axes[4].axvline(confidence_threshold, color='tab:red', ls='--', lw=1)
     axes[4].set_title('token confidences over all images', fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)

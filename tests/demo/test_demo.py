@@ -30,6 +30,8 @@ def test_quick_demo_end_to_end_and_rerun(tmp_path):
     assert 'estimated time left' in log
     assert 'Epoch(train)' in log  # the trainer's own log lines
     assert '| clean |' in log and '**corrupted mean**' in log
+    assert 'paired bootstrap interval' in log
+    assert 'phase-1 teacher vs the targets' in log
 
     summary = json.loads((work / 'summary.json').read_text())
     assert summary['settings']['quick'] is True
@@ -49,6 +51,25 @@ def test_quick_demo_end_to_end_and_rerun(tmp_path):
         assert metrics[name]['corrupted_mean_top1'] == pytest.approx(
             sum(values) / len(values))
     assert summary['total_wall_time_s'] > 0
+    assert summary['settings']['img_size'] == 128
+    for name in ('token_labeler', 'stl_student', 'baseline'):
+        info = summary['stages_info'][name]
+        assert info['iterations'] == 2 and info['wall_time_s'] > 0
+        assert 'tools/train.py' in summary['commands'][name]
+    # paired bootstrap of the gains: clean and corrupted mean, 16 images
+    comparison = summary['comparisons']['stl_student vs baseline']
+    for key in ('clean', 'corrupted_mean'):
+        c = comparison[key]
+        assert c['num_images'] == 16 and c['low'] <= c['gain'] <= c['high']
+        assert c['gain'] == pytest.approx(c['b'] - c['a'])
+    assert comparison['corrupted_mean']['num_sets'] == 2
+    assert comparison['clean']['b'] == pytest.approx(
+        metrics['stl_student']['clean_top1'])
+    assert comparison['corrupted_mean']['a'] == pytest.approx(
+        metrics['baseline']['corrupted_mean_top1'])
+    targets = summary['token_label_targets']
+    assert set(targets) == {'object_image_class', 'confidence_auc'}
+    assert targets['confidence_auc']['target'] == 0.8
     # corrupted copies: <data>/cls-c/<corruption>/<severity>/<class>/*.png
     assert len(list((data / 'cls-c' / 'fog' / '3').glob('*/*.png'))) == 16
 
@@ -58,8 +79,10 @@ def test_quick_demo_end_to_end_and_rerun(tmp_path):
         for png in figures[name]['figures'] + [figures[name]['histogram']]:
             assert Path(png).read_bytes()[:4] == b'\x89PNG'
         stats = figures[name]['stats']
-        assert stats['num_images'] == 16 and stats['num_tokens'] == 16 * 16
+        # 128 px: an 8x8 token grid
+        assert stats['num_images'] == 16 and stats['num_tokens'] == 16 * 64
         assert 'object_image_class' in stats  # the demo masks were found
+        assert 0 <= stats['confidence_auc'] <= 1
 
     # a second run reuses every finished stage
     again = _quick_demo(work, data)
@@ -142,3 +165,11 @@ def test_token_label_records_and_stats(demo_root):
     assert stats['num_images'] == len(images)
     assert stats['object_tokens'] > 0 and stats['background_tokens'] > 0
     assert 0 <= stats['gumbel_keeps_argmax'] <= 1
+    # the AUC is the rank statistic of object vs background confidences
+    from stl_mm.evaluation.paired_stats import binary_auc
+    obj, bg = [], []
+    for r in first:
+        obj += list(r['token_scores'][r['token_object_share'] >= 0.5])
+        bg += list(r['token_scores'][r['token_object_share'] == 0])
+    assert stats['confidence_auc'] == pytest.approx(
+        binary_auc(obj + bg, [True] * len(obj) + [False] * len(bg)))

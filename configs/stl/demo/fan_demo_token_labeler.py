@@ -1,8 +1,10 @@
-# STL phase 1 on the embedded demo data: a small FAN-Hybrid token labeler
-# trained with image labels only. Used by tools/demo.sh (tools/run_demo.py).
+# STL phase 1 on the embedded 64 px shape set (tools/make_demo_data.py): a
+# small FAN-Hybrid token labeler trained with image labels only (a 4x4 token
+# grid; the base of the tests' token models and of the LV-ViT demo configs).
+# tools/demo.sh trains its 128 px variant, ./fan_demo128_token_labeler.py.
 #
 # Demo recipe (CPU, minutes; see docs/demo.md): about a thousand iterations
-# of batch 16 (tools/run_demo.py generates 400 images per class) with AdamW
+# of batch 16 (a few hundred images per class) with AdamW
 # at lr 3e-4 after a one-epoch warm-up (higher rates stall this small FAN),
 # gradient clipping, crop + flip only, no drop-path, and an EMA whose time
 # constant (1 / momentum = 100 iterations) suits such a short run; the EMA
