@@ -30,6 +30,12 @@ def parse_args(argv=None):
         help='mixed precision training (fp16 AMP on GPU, bf16 autocast on '
         'CPU)')
     parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the training step (mmengine\'s cfg.compile; a '
+        'compile dict in the config or --cfg-options, e.g. '
+        'compile.backend=aot_eager, is kept)')
+    parser.add_argument(
         '--no-validate',
         action='store_true',
         help='skip validation during training')
@@ -73,6 +79,8 @@ def merge_args(cfg: Config, args) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         enable_amp(cfg)
+    if args.compile and not isinstance(cfg.get('compile'), dict):
+        cfg.compile = True
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
