@@ -585,7 +585,8 @@ def format_table(results, args, threads, loads, peaks=None):
     lines.append(f'x ref: ratio to {reference} (same amp and mode); '
                  f'GMAC/s: GMACs x img/s (training: x{TRAIN_MACS_FACTOR}); '
                  '% pk: of the GEMM peak of the same amp')
-    header = (f'{"model":32s} {"amp":4s} {"mode":8s} {"GMACs":>6s} '
+    width = max([len(r['model']) for r in results.values()] + [5])
+    header = (f'{"model":{width}s} {"amp":4s} {"mode":8s} {"GMACs":>6s} '
               f'{"train img/s":>11s} {"x ref":>6s} {"GMAC/s":>7s} '
               f'{"% pk":>5s} {"infer img/s":>11s} {"x ref":>6s} '
               f'{"GMAC/s":>7s} {"% pk":>5s} {"peak MB":>8s}')
@@ -599,7 +600,7 @@ def format_table(results, args, threads, loads, peaks=None):
         ref = results.get(_row_key(reference, r['amp'],
                                    r.get('compiled', False)))
         peak = peaks.get(r['amp'])
-        line = (f'{r["model"]:32s} {r["amp"]:4s} '
+        line = (f'{r["model"]:{width}s} {r["amp"]:4s} '
                 f'{"compiled" if r.get("compiled") else "eager":8s} '
                 f'{_fmt(r.get("gmacs"), ".2f", 6)} '
                 f'{r["train_img_s"]:11.2f} '
