@@ -25,3 +25,26 @@ def one_thread():
     """The test runs with one torch thread (2-core CI machines)."""
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(params=['cpu', 'cuda'])
+def parity_device(request):
+    """Parity tests run on the CPU and, when there is a GPU, on CUDA in
+    strict float32 (TF32 off for matmuls and cuDNN convolutions, the
+    fixtures' tolerance of 1e-4 assumes it). ``tools/gpu_check.sh`` runs
+    the CUDA ones (``-k cuda``)."""
+    import torch
+    if request.param == 'cpu':
+        yield 'cpu'
+        return
+    if not torch.cuda.is_available():
+        pytest.skip('no CUDA GPU')
+    flags = (torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield 'cuda'
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.allow_tf32) = flags

@@ -3,19 +3,38 @@
     python tools/benchmark.py fan_small_12_p4_hybrid_token [MODEL ...]
         [--batch-size 16] [--img-size 224] [--iters 10] [--warmup 3]
         [--repeat 1] [--threads N] [--cpu-time] [--stl]
-        [--teacher-amp auto|fp16|bf16|none] [--device cpu|cuda] [--json FILE]
+        [--amp none|bf16|fp16 ...] [--channels-last] [--compile [yes|both]]
+        [--peers PEER ...] [--teacher-amp auto|fp16|bf16|none]
+        [--device cpu|cuda] [--json FILE]
 
-MODEL is an upstream FAN variant name or a classifier config file. Every run
-also measures mmpretrain's DeiT-Small (``VisionTransformer``, arch
-``deit-small``) as the peer and reports each model's throughput relative to
-it. ``--stl`` adds, for token models (``stl_mm.TokenLabelHead``), a full STL
+MODEL is an upstream FAN variant name, a classifier config file,
+``deit-small`` (mmpretrain) or ``timm:<timm model name>``. Every run also
+measures the peers, by default timm's ConvNeXt-T (``timm:convnext_tiny``,
+the reference of the ratios) and DeiT-S (``timm:deit_small_patch16_224``)
+when timm is installed (``requirements/bench.txt``) and mmpretrain's DeiT-S
+(``VisionTransformer``, arch ``deit-small``); ``--peers`` replaces them (the
+first one is the reference). Every row has the model's GMACs per image
+(``stl_mm.apis.complexity``, the FLOPs tool's counter), the achieved GMAC/s
+(training: three forward passes' MACs per image) and their share of the
+machine's GEMM peak of the same dtype, measured by a short ``F.linear``
+probe at the start of every repeat.
+
+``--amp`` runs the training step (forward and loss under autocast; fp16 on
+CUDA with a gradient scaler) and the inference forward in autocast of that
+dtype; several values give one block of rows each. ``--channels-last``
+converts the model and the input batch to channels-last; ``--compile``
+measures ``torch.compile``d networks (``extract_feat`` of mmpretrain
+classifiers, whole timm models; the table adds the seconds of the first,
+compiling, warm-up step), ``--compile both`` eager and compiled rows.
+``--stl`` adds, for token models (``stl_mm.TokenLabelHead``), a full STL
 student step (``STLClassifier``: a frozen teacher of the same architecture,
 random weights, labels the unmixed teacher view with Gumbel token labels
 that are then mixed like the student view) and reports the teacher's
 overhead over the plain training step of the same model. The teacher runs
 as the STL configs set it up (``amp='auto'``: fp16 autocast on GPUs, bf16
 on CPUs with native bf16 support, else float32); ``--teacher-amp``
-overrides that, and the table names the precision that actually ran.
+overrides that, and the table names the precision that actually ran and
+the share of token labels (argmax) that equal those of a float32 teacher.
 
 How it measures (see docs/benchmark.md):
 
@@ -40,7 +59,7 @@ import argparse
 import json
 import sys
 
-from stl_mm.apis.benchmark import format_table, run_benchmark, worker
+from stl_mm.apis.benchmark import AMP_CHOICES, format_table, run_benchmark
 from stl_mm.utils.cli import friendly_errors
 
 
@@ -66,14 +85,32 @@ def parse_args(argv=None):
     parser.add_argument('--teacher-amp', choices=['auto', 'fp16', 'bf16', 'none'],
                         help='teacher autocast dtype for --stl (default: '
                         'the config\'s; none = float32)')
+    parser.add_argument('--amp', nargs='+', choices=list(AMP_CHOICES),
+                        default=['none'],
+                        help='autocast dtype(s) of the training step and '
+                        'inference (none = float32); one block of rows each')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last model and inputs')
+    parser.add_argument('--compile', nargs='?', const='yes', default='no',
+                        choices=['no', 'yes', 'both'],
+                        help='torch.compile the networks (both: eager and '
+                        'compiled rows)')
+    parser.add_argument('--peers', nargs='+',
+                        help='peer models, the first is the reference of '
+                        'the ratios (default: timm:convnext_tiny '
+                        'timm:deit_small_patch16_224 deit-small)')
     parser.add_argument('--device', default=None,
                         help='cpu or cuda (default: cuda if available)')
     parser.add_argument('--json', help='write the results to this file')
-    parser.add_argument('--_worker', nargs=2, metavar=('MODEL', 'KIND'),
-                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.iters, args.repeat) < 1 or args.warmup < 0:
         parser.error('--iters and --repeat must be >= 1, --warmup >= 0')
+    if args.compile != 'no' and args.warmup < 1:
+        parser.error('--compile needs --warmup >= 1 (the first step '
+                     'compiles)')
+    if args.device is not None and args.device.split(':')[0] not in (
+            'cpu', 'cuda'):
+        parser.error(f'--device must be cpu or cuda, got {args.device!r}')
     if args.cpu_time and (args.threads != 1 or args.device == 'cuda'):
         parser.error('--cpu-time needs --threads 1 and the CPU')
     return args
@@ -85,17 +122,19 @@ def main(argv=None) -> int:
         import torch
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.cpu_time and args.device != 'cpu':
-        raise SystemExit('--cpu-time needs --device cpu')
-    if args._worker:
-        worker(args, *args._worker)
-        return 0
+        raise SystemExit('error: --cpu-time needs --device cpu')
+    if args.device.startswith('cuda'):
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit('error: --device cuda, but torch sees no GPU '
+                             '(use --device cpu)')
     try:
         report = run_benchmark(args)
     except ValueError as error:
         raise SystemExit(f'error: {error}')
     results = report['results']
     print('\n' + format_table(results, args, report['threads'],
-                               report['loads']))
+                               report['loads'], report['peaks']))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(batch_size=args.batch_size,
@@ -103,6 +142,10 @@ def main(argv=None) -> int:
                            torch_threads=report['threads'],
                            cpu_time=args.cpu_time, iters=args.iters,
                            repeat=args.repeat, load_average=report['loads'],
+                           amp=args.amp, channels_last=args.channels_last,
+                           compile=args.compile,
+                           reference=report['reference'],
+                           gemm_peak_gmac_s=report['peaks'],
                            results=results), f, indent=2)
     return 0
 

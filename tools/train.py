@@ -8,7 +8,8 @@ import sys
 from mmengine.config import Config, DictAction
 
 import stl_mm  # noqa: F401 (safe checkpoint loading, registry)
-from stl_mm.engine import check_preprocessor_layout, enable_amp, run_train
+from stl_mm.engine import (check_preprocessor_layout, enable_amp,
+                           enable_compile, run_train)
 from stl_mm.utils.cli import friendly_errors
 from stl_mm.utils.config_options import check_cfg_options
 
@@ -29,6 +30,13 @@ def parse_args(argv=None):
         action='store_true',
         help='mixed precision training (fp16 AMP on GPU, bf16 autocast on '
         'CPU)')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='inductor',
+        metavar='BACKEND',
+        help='torch.compile the network (extract_feat) with this backend '
+        '(default inductor; stl_mm.CompileHook)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -73,6 +81,8 @@ def merge_args(cfg: Config, args) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         enable_amp(cfg)
+    if args.compile:
+        enable_compile(cfg, args.compile)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

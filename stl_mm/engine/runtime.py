@@ -84,6 +84,16 @@ def enable_amp(cfg: Config) -> None:
         optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def enable_compile(cfg: Config, backend: str = 'inductor') -> None:
+    """Add :class:`stl_mm.engine.hooks.CompileHook` (``torch.compile`` of
+    the model's ``extract_feat``) to the config's custom hooks, once."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') in ('CompileHook', 'stl_mm.CompileHook')
+               for h in hooks):
+        hooks.append(dict(type='stl_mm.CompileHook', backend=backend))
+    cfg.custom_hooks = hooks
+
+
 def _layout_error(message: str) -> ValueError:
     error = ValueError(message)
     error.user_facing = True  # one line from the tools (stl_mm.utils.cli)

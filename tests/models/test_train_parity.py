@@ -28,7 +28,7 @@ def _rel(a, b):
 
 @pytest.mark.skipif(not (FIXTURES / f'{NAME}.json').is_file(),
                     reason=f'upstream fixtures not found at {FIXTURES}')
-def test_train_mode_outputs_loss_and_gradients_match_upstream():
+def test_train_mode_outputs_loss_and_gradients_match_upstream(parity_device):
     register_all_modules(init_default_scope=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -48,26 +48,28 @@ def test_train_mode_outputs_loss_and_gradients_match_upstream():
                       dense_weight=meta['dense_weight'])))
         model.load_state_dict(
             upstream_to_classifier(synth_state_dict(keys, meta['seed'])), strict=True)
-        model.train()
+        model.train().to(parity_device)
 
-        x = torch.from_numpy(ref['x'])
-        samples = [DataSample().set_gt_score(torch.from_numpy(t))
+        x = torch.from_numpy(ref['x']).to(parity_device)
+        samples = [DataSample().set_gt_score(
+            torch.from_numpy(t).to(parity_device))
                    for t in ref['cls_target']]
         feats = model.extract_feat(x)
         cls_logits, token_logits = model.head(feats)
         out_err = {
-            'cls': float((cls_logits - torch.from_numpy(ref['cls'])
+            'cls': float((cls_logits.cpu() - torch.from_numpy(ref['cls'])
                           ).abs().max()),
-            'aux': float((token_logits - torch.from_numpy(ref['aux'])
+            'aux': float((token_logits.cpu() - torch.from_numpy(ref['aux'])
                           ).abs().max()),
         }
         losses = model.head.loss(
             feats, samples,
-            token_targets=torch.from_numpy(ref['token_target']))
+            token_targets=torch.from_numpy(ref['token_target']).to(
+                parity_device))
         loss = losses['loss_cls'] + losses['loss_dense']
         loss.backward()
         grads = classifier_to_upstream(
-            {k: p.grad for k, p in model.named_parameters()
+            {k: p.grad.cpu() for k, p in model.named_parameters()
              if p.grad is not None})
         grad_err = {name: _rel(grads[name[len('grad:'):]],
                                torch.from_numpy(ref[name]))

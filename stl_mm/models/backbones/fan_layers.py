@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks.drop import DropPath
 
+from stl_mm.utils.amp import cpu_has_native_bf16
+
 __all__ = [
     'LayerNorm2d', 'ConvNeXtBlock', 'ConvNeXtStage', 'ConvNeXtStem',
     'HybridEmbed', 'ConvPatchEmbed', 'FourierPositionalEncoding',
@@ -44,6 +46,26 @@ def _add_scaled(x: torch.Tensor, scale: torch.Tensor, y: torch.Tensor,
     if _is_identity(drop):
         return torch.addcmul(x, scale, y)
     return x + drop(scale * y)
+
+
+#: asked once (a constant to torch.compile): whether oneDNN runs bf16
+#: convolutions natively on this CPU
+_NATIVE_LOW_PRECISION_CONV = cpu_has_native_bf16()
+
+
+def _cpu_autocast(x: torch.Tensor) -> bool:
+    """Whether ``x``'s ops run under CPU autocast (bf16 or fp16). The float32
+    paths of the layers below never depend on it."""
+    return x.device.type == 'cpu' and torch.is_autocast_enabled('cpu')
+
+
+def _depthwise_fp32_on_cpu(x: torch.Tensor) -> bool:
+    """Depthwise convolutions of ``x`` should leave CPU autocast: without
+    native bf16 (AVX512-BF16/AMX) PyTorch runs low-precision grouped
+    convolutions through its reference im2col kernel, one call per channel
+    group (measured: 57 % of a bf16 FAN-S forward on an AVX2 CPU); they are
+    memory-bound, float32 costs them little."""
+    return _cpu_autocast(x) and not _NATIVE_LOW_PRECISION_CONV
 
 
 def _gelu_temp(x: torch.Tensor) -> torch.Tensor:
@@ -117,11 +139,21 @@ class ConvMlp(nn.Module):
         """``fc2(gelu(fc1(x)))``, times ``scale`` (per output channel) if
         given. The scale is folded into ``fc2``'s weight and bias, which
         saves a full pass (and a buffer) over the output map."""
-        x = _gelu_temp(self.fc1(x))
         weight, bias = self.fc2.weight, self.fc2.bias
         if scale is not None:
             weight = weight * scale.reshape(-1, 1, 1, 1)
             bias = bias * scale
+        if _cpu_autocast(x):
+            # Under CPU autocast the pointwise layers run as matrix products
+            # of the NHWC rows (timm's ConvNeXt does the same): low-precision
+            # 1x1 convolutions take PyTorch's reference conv kernel on CPUs
+            # without native bf16 and oneDNN's matmul is at least as fast
+            # with it. (B, C, H, W) channels-last -> (B, H, W, C) is a view.
+            rows = x.permute(0, 2, 3, 1)
+            rows = _gelu_temp(F.linear(rows, self.fc1.weight.flatten(1),
+                                       self.fc1.bias))
+            return F.linear(rows, weight.flatten(1), bias).permute(0, 3, 1, 2)
+        x = _gelu_temp(self.fc1(x))
         return F.conv2d(x, weight, bias)
 
 
@@ -139,7 +171,12 @@ class ConvNeXtBlock(nn.Module):
         self.drop_path = _drop_path(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mlp(self.norm(self.conv_dw(x)), scale=self.gamma)
+        if _depthwise_fp32_on_cpu(x):
+            with torch.autocast('cpu', enabled=False):
+                y = self.conv_dw(x.float())
+        else:
+            y = self.conv_dw(x)
+        y = self.mlp(self.norm(y), scale=self.gamma)
         return x + self.drop_path(y)
 
 
@@ -360,8 +397,15 @@ class DWConv(nn.Module):
         # (B, N, C) tokens viewed as a channels-last (B, C, H, W) map and
         # back: no copies, the convolutions keep the layout.
         x = x.transpose(1, 2).reshape(B, C, H, W)
-        x = self.conv2(self.bn(_gelu_temp(self.conv1(x))))
+        if _depthwise_fp32_on_cpu(x):
+            with torch.autocast('cpu', enabled=False):
+                x = self._convs(x.float())
+        else:
+            x = self._convs(x)
         return x.reshape(B, C, N).transpose(1, 2)
+
+    def _convs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.bn(_gelu_temp(self.conv1(x))))
 
 
 class ConvFFN(nn.Module):

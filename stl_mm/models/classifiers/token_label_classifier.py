@@ -171,14 +171,17 @@ class TokenLabelClassifier(ImageClassifier):
                           data_samples: List[DataSample]):
         """``(cls (B, K), tokens (B, N, K))`` targets of the (unmixed)
         crops, N the token grid of ``inputs``."""
-        maps, coords = self._stack_maps(data_samples)
         p = self.patch_size
         grid = (inputs.shape[-2] // p, inputs.shape[-1] // p)
-        return crop_token_targets(
-            maps.to(inputs.device), coords.to(inputs.device), grid,
-            num_classes=self.head.num_classes,
-            smoothing=self.label_map_cfg['smoothing'],
-            box=self.label_map_cfg['box'])
+        # targets in float32, outside any autocast of the training step:
+        # CPU autocast refuses to stack the float16 maps
+        with torch.autocast(inputs.device.type, enabled=False):
+            maps, coords = self._stack_maps(data_samples)
+            return crop_token_targets(
+                maps.to(inputs.device), coords.to(inputs.device), grid,
+                num_classes=self.head.num_classes,
+                smoothing=self.label_map_cfg['smoothing'],
+                box=self.label_map_cfg['box'])
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              mix: Optional[MixParams] = None) -> dict:
