@@ -396,10 +396,11 @@ short warm-up, then the rate is held). Options: docs/custom_data.md.""",
                        in_channels=arch['embed_dims'])
     work = o.work_dir
     arch_name = 'the tiny FAN of --quick' if o.quick else o.arch
+    shared_bases = [osp.join(repo, '_base_/imagenet_ema_runtime.py'),
+                    './_base_/custom_data.py', './_base_/custom_schedule.py']
     labeler = dict(
         _base_=[osp.join(repo, '_base_/models/stl_labeler.py'),
-                osp.join(repo, '_base_/imagenet_ema_runtime.py'),
-                './_base_/custom_data.py', './_base_/custom_schedule.py'],
+                *shared_bases],
         model=dict(data_preprocessor=mix, backbone=backbone,
                    head=head_common),
         work_dir=osp.join(work, 'token_labeler'), **common)
@@ -414,8 +415,7 @@ stl_student.py.
                             'best_accuracy_top1_epoch_*.pth')
     student = dict(
         _base_=[osp.join(repo, '_base_/models/stl_student.py'),
-                osp.join(repo, '_base_/imagenet_ema_runtime.py'),
-                './_base_/custom_data.py', './_base_/custom_schedule.py'],
+                *shared_bases],
         model=dict(
             data_preprocessor=mix, backbone=backbone, head=head_common,
             teacher=dict(config='{{ fileDirname }}/token_labeler.py',
@@ -435,8 +435,7 @@ image labels + token labels. Another teacher:
         student)
     baseline = dict(
         _base_=[osp.join(repo, '_base_/models/fan.py'),
-                osp.join(repo, '_base_/imagenet_ema_runtime.py'),
-                './_base_/custom_data.py', './_base_/custom_schedule.py'],
+                *shared_bases],
         model=dict(data_preprocessor=mix, backbone=backbone,
                    head=head_common),
         work_dir=osp.join(work, 'baseline'), **common)
