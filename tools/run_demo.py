@@ -3,7 +3,8 @@
     bash tools/demo.sh              # = tools/setup_env.sh + this script
     python tools/run_demo.py [--work-dir work_dirs/demo]
         [--data-root data/demo] [--train-per-class N] [--val-per-class M]
-        [--epochs E] [--corruptions C ...] [--severities S ...]
+        [--epochs E] [--labeler-epochs L] [--corruptions C ...]
+        [--severities S ...]
         [--vis-images V] [--threads T] [--quick] [--force]
 
 Stages (each prints a header with the elapsed time and an estimate of the
@@ -63,6 +64,10 @@ def parse_args(argv=None):
     parser.add_argument('--epochs', type=int,
                         help=f'epochs of each training stage (default '
                         f'{DEFAULTS["epochs"]}, --quick {QUICK["epochs"]})')
+    parser.add_argument('--labeler-epochs', type=int,
+                        help=f'epochs of the token labeler (phase 1; '
+                        f'default {DEFAULTS["labeler_epochs"]}, --quick '
+                        f'{QUICK["labeler_epochs"]})')
     parser.add_argument('--corruptions', nargs='+',
                         help=f'corruptions of the val copies (default '
                         f'{" ".join(DEFAULTS["corruptions"])})')
@@ -78,7 +83,7 @@ def parse_args(argv=None):
                         help='redo every stage, even finished ones')
     parser.add_argument('--workers', type=int, default=2,
                         help='processes for writing the corrupted copies')
-    parser.add_argument('--threads', type=int, default=1,
+    parser.add_argument('--threads', type=int, default=2,
                         help='torch threads of the training and evaluation '
                         '(1 degrades least when other jobs share the CPU)')
     args = parser.parse_args(argv)
@@ -90,8 +95,8 @@ def parse_args(argv=None):
         parser.error('--train-per-class and --val-per-class must be >= 1')
     if args.threads < 1:
         parser.error('--threads must be >= 1')
-    if args.epochs < 1:
-        parser.error('--epochs must be >= 1')
+    if args.epochs < 1 or args.labeler_epochs < 1:
+        parser.error('--epochs and --labeler-epochs must be >= 1')
     if any(s not in range(1, 6) for s in args.severities):
         parser.error('--severities must be in 1..5')
     if args.vis_images < 0:

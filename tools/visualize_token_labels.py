@@ -50,9 +50,22 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', default='', help='file name prefix')
     parser.add_argument('--title', default=None, help='figure title')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--confidence-threshold', default='0.5',
+                        help="the trinary map's confident/unconfident split: "
+                        "a probability, or 'median' (the median confidence "
+                        'of all tokens of the given images)')
     args = parser.parse_args(argv)
     if args.tau <= 0:
         parser.error(f'--tau must be positive, got {args.tau}')
+    if args.confidence_threshold != 'median':
+        try:
+            args.confidence_threshold = float(args.confidence_threshold)
+        except ValueError:
+            parser.error("--confidence-threshold must be a probability or "
+                         f"'median', got {args.confidence_threshold!r}")
+        if not 0. <= args.confidence_threshold <= 1.:
+            parser.error('--confidence-threshold must be in [0, 1], got '
+                         f'{args.confidence_threshold}')
     return args
 
 
@@ -66,7 +79,7 @@ def main(argv=None) -> int:
     result = visualize_token_labels(
         model, args.images, args.out_dir, tau=args.tau, seed=args.seed,
         masks=None if args.no_masks else 'auto', prefix=args.prefix,
-        title=args.title)
+        title=args.title, confidence_threshold=args.confidence_threshold)
     stats_file = osp.join(args.out_dir, f'{args.prefix}token_label_stats.json')
     with open(stats_file, 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint,

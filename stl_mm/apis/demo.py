@@ -58,11 +58,12 @@ MODEL_TITLES = dict(
 
 # Default budget (measured in docs/demo.md) and the --quick one.
 DEFAULTS = dict(train_per_class=300, val_per_class=128, epochs=9,
+                labeler_epochs=15,
                 corruptions=['gaussian_noise', 'defocus_blur', 'motion_blur',
                              'fog', 'contrast', 'pixelate',
                              'jpeg_compression'],
                 severities=[3], vis_images=4)
-QUICK = dict(train_per_class=8, val_per_class=4, epochs=1,
+QUICK = dict(train_per_class=8, val_per_class=4, epochs=1, labeler_epochs=1,
              corruptions=['gaussian_noise', 'fog'], severities=[3],
              vis_images=2)
 BATCH_SIZE = 16  # train_dataloader.batch_size of the demo configs
@@ -79,7 +80,7 @@ TOKEN_TARGETS = dict(object_image_class=0.85, confidence_auc=0.8)
 # factor per stage (the student also runs the teacher), per evaluation
 # (set-up) and per evaluated image, per figure, per generated / corrupted
 # image.
-COST = dict(start=3., iter=0.23, student=1.3, baseline=1.0, eval=5.0,
+COST = dict(start=3., iter=0.15, student=1.3, baseline=1.0, eval=5.0,
             eval_image=0.003, figure=1.5, data=1. / 80, corrupt=1. / 60)
 
 STAGES = [
@@ -176,6 +177,7 @@ class Demo:
         self.iters_per_epoch = math.ceil(
             NUM_CLASSES * args.train_per_class / BATCH_SIZE)
         self.iters = self.iters_per_epoch * args.epochs
+        self.labeler_iters = self.iters_per_epoch * args.labeler_epochs
         self.cost = dict(COST)
         self.start = time.time()
         self.summary = dict(
@@ -184,7 +186,9 @@ class Demo:
                 work_dir=self.work_dir, data_root=args.data_root,
                 train_per_class=args.train_per_class,
                 val_per_class=args.val_per_class, epochs=args.epochs,
-                iterations_per_stage=self.iters, batch_size=BATCH_SIZE,
+                labeler_epochs=args.labeler_epochs,
+                iterations_per_stage=self.iters,
+                labeler_iterations=self.labeler_iters, batch_size=BATCH_SIZE,
                 img_size=IMG_SIZE, num_classes=NUM_CLASSES,
                 threads=args.threads, corruptions=list(args.corruptions),
                 severities=list(args.severities), quick=args.quick,
@@ -210,7 +214,7 @@ class Demo:
             return c['start'] + len(self.sets[1:]) * NUM_CLASSES * \
                 a.val_per_class * c['corrupt']
         if stage == 'token_labeler':
-            return c['start'] + self.iters * c['iter']
+            return c['start'] + self.labeler_iters * c['iter']
         if stage == 'stl_student':
             return c['start'] + self.iters * c['iter'] * c['student']
         if stage == 'baseline':
@@ -306,10 +310,14 @@ class Demo:
         return [f'{loader}_dataloader.dataset.data_root={self.cls_root}'
                 for loader in ('train', 'val', 'test')]
 
-    def train_options(self) -> List[str]:
-        e = self.args.epochs
+    def epochs_of(self, stage: str) -> int:
+        return (self.args.labeler_epochs if stage == 'token_labeler' else
+                self.args.epochs)
+
+    def train_options(self, stage: str) -> List[str]:
+        e = self.epochs_of(stage)
         opts = [f'train_cfg.max_epochs={e}',
-                f'train_cfg.val_interval={max(1, e // 4)}',
+                f'train_cfg.val_interval={e}',
                 f'default_hooks.checkpoint.interval={e}']
         if e >= 2:
             opts.append(f'param_scheduler.1.end={e}')
@@ -320,8 +328,9 @@ class Demo:
     def stage_train(self, stage: str) -> bool:
         a = self.args
         work = osp.join(self.work_dir, stage)
-        checkpoint = osp.join(work, f'epoch_{a.epochs}.pth')
-        opts = self.data_options() + self.train_options()
+        checkpoint = osp.join(work, f'epoch_{self.epochs_of(stage)}.pth')
+        iters = self.iters_per_epoch * self.epochs_of(stage)
+        opts = self.data_options() + self.train_options(stage)
         if stage == 'stl_student':
             teacher = self.summary['checkpoints']['token_labeler']
             opts.append(f'model.teacher.checkpoint={teacher}')
@@ -361,16 +370,16 @@ class Demo:
         seconds = time.time() - started
         timing = dict(wall_time_s=round(seconds, 2),
                       cpu_time_s=round(time.process_time() - cpu, 2),
-                      iterations=self.iters,
-                      wall_s_per_iter=round(seconds / max(self.iters, 1), 4))
+                      iterations=iters,
+                      wall_s_per_iter=round(seconds / max(iters, 1), 4))
         self.summary['stages_info'][stage] = timing
         write_json(stamp_file, dict(
             settings=settings, timing=timing,
             finished=datetime.datetime.now().isoformat()))
-        if stage == 'token_labeler' and self.iters:
+        if stage == 'token_labeler' and iters:
             # refine the ETA of the later stages with the measured speed
             self.cost['iter'] = max(
-                (seconds - self.cost['start']) / self.iters, 0.01)
+                (seconds - self.cost['start']) / iters, 0.01)
         return False
 
     def _test_sets(self, cfg: Config) -> None:
@@ -524,7 +533,8 @@ class Demo:
                 model, val_images, out_dir, tau=1.0, seed=0,
                 prefix=f'{model_name}_', title=title, draw=chosen,
                 histogram_title=f'{title}: token confidences, '
-                f'{len(val_images)} val images')
+                f'{len(val_images)} val images',
+                confidence_threshold='median')
             self.summary['token_labels'][model_name] = result
             print(f'  {title}: {describe_token_label_stats(result["stats"])}')
             for path in result['figures'] + [result['histogram']]:
@@ -550,9 +560,11 @@ class Demo:
         print(f'stl_mm demo: work dir {self.work_dir}, data {a.data_root}\n'
               f'  {NUM_CLASSES} classes x {a.train_per_class} train / '
               f'{a.val_per_class} val images ({IMG_SIZE}x{IMG_SIZE}, '
-              f'{IMG_SIZE // 16}x{IMG_SIZE // 16} tokens), {a.epochs} epochs = '
-              f'{self.iters} iterations of batch {BATCH_SIZE} per training '
-              f'stage, {len(self.sets) - 1} corrupted val copies',
+              f'{IMG_SIZE // 16}x{IMG_SIZE // 16} tokens); token labeler '
+              f'{a.labeler_epochs} epochs = {self.labeler_iters} iterations, '
+              f'students {a.epochs} epochs = {self.iters} iterations of '
+              f'batch {BATCH_SIZE}; {len(self.sets) - 1} corrupted val '
+              'copies',
               flush=True)
         for index, (key, _) in enumerate(STAGES):
             self.header(index)

@@ -255,7 +255,9 @@ def visualize_token_labels(model: torch.nn.Module,
                            prefix: str = '',
                            title: Optional[str] = None,
                            draw: Optional[Sequence[str]] = None,
-                           histogram_title: Optional[str] = None) -> dict:
+                           histogram_title: Optional[str] = None,
+                           confidence_threshold: Union[float, str] = 0.5
+                           ) -> dict:
     """Compute the token labels of ``images`` and write the figures.
 
     Writes ``<out_dir>/<prefix><image stem>.png`` per drawn image
@@ -267,14 +269,28 @@ def visualize_token_labels(model: torch.nn.Module,
             statistics and the histograms cover all ``images``.
         histogram_title: title of the histogram figure (default
             ``title``).
+        confidence_threshold: the trinary map's split into confident and
+            unconfident tokens: a probability, or ``'median'`` for the
+            median confidence of all tokens of ``images`` (needs no masks
+            or labels; with few classes a fixed 0.5 can leave every token
+            "confident").
 
-    Returns ``dict(figures=[...], histogram=..., stats=...)`` with the
-    numbers of :func:`token_label_stats`.
+    Returns ``dict(figures=[...], histogram=..., stats=...,
+    confidence_threshold=...)`` with the numbers of
+    :func:`token_label_stats` and the threshold used.
     """
     records = token_label_records(model, images, tau=tau, seed=seed,
                                   masks=masks)
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     all_scores = np.concatenate([r['token_scores'].ravel() for r in records])
+    if isinstance(confidence_threshold, str):
+        if confidence_threshold != 'median':
+            raise ValueError(f"confidence_threshold must be a probability "
+                             f"or 'median', got {confidence_threshold!r}")
+        confidence_threshold = float(np.median(all_scores))
+    elif not 0. <= confidence_threshold <= 1.:
+        raise ValueError(f'confidence_threshold must be in [0, 1], got '
+                         f'{confidence_threshold!r}')
     if draw is not None:
         by_path = {r['img_path']: r for r in records}
         missing = [p for p in draw if p not in by_path]
@@ -296,11 +312,12 @@ def visualize_token_labels(model: torch.nn.Module,
             stem += '_'
         used.add(stem)
         out_file = osp.join(out_dir, f'{prefix}{stem}.png')
-        figures.append(draw_token_label_figure(record, all_scores, classes,
-                                               out_file, tau=tau,
-                                               title=title))
+        figures.append(draw_token_label_figure(
+            record, all_scores, classes, out_file, tau=tau, title=title,
+            confidence_threshold=confidence_threshold))
     histogram = draw_confidence_histogram(
         records, osp.join(out_dir, f'{prefix}confidence_histogram.png'),
         title=histogram_title or title)
     return dict(figures=figures, histogram=histogram,
-                stats=token_label_stats(records))
+                stats=token_label_stats(records),
+                confidence_threshold=float(confidence_threshold))

@@ -31,7 +31,13 @@ Layout written under ``out_dir``:
     without any class pattern (smooth noise, soft colour blobs and a few flat
     untextured shapes). Every small patch of the object is then evidence for
     the class while background patches are not: the setting in which token
-    labels can find the object. The object covers about 12-30 % of the image.
+    labels can find the object. The patterns repeat every 8-14 px (one to two
+    periods per 16x16 token: fine patterns are aliased away by the stride-2
+    convolutions of a small stem and wiped out by mild corruptions), and the
+    object covers about 28-45 % of the image (with smaller objects most
+    tokens are background, and a token labeler trained on the mean of its
+    token logits learns to paint the background with the image class;
+    docs/demo.md, recipe notes).
 
 ``seg`` (Cityscapes ``gtFine`` format)
     ``cityscapes/leftImg8bit/{train,val}/<city>/<stem>_leftImg8bit.png``
@@ -89,7 +95,7 @@ __all__ = [
     'make_demo_data', 'rle_encode'
 ]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST = 'demo_data.json'
 TASKS = ('cls', 'seg', 'det')
 TASK_DIRS = {'cls': 'cls', 'seg': 'cityscapes', 'det': 'coco'}
@@ -102,6 +108,9 @@ MAX_CLASSES = 64
 # class fill patterns of cls_style='texture'
 TEXTURES = ('stripes', 'checker', 'dots', 'hatch')
 CLS_STYLES = ('shape', 'texture')
+# texture set: pixels per pattern unit, object area (fraction of the image)
+_PATTERN_UNIT = 2.
+_TEXTURE_OBJECT_AREA = (0.28, 0.45)
 
 # region -> (Cityscapes name, labelId, trainId); trainId 255 is ignored.
 CITYSCAPES_MAPPING = {
@@ -436,9 +445,12 @@ def _cls_sample(seed: int, split: str, label: int, idx: int, size: int,
 
 def _pattern(rng: np.random.Generator, kind: str, h: int,
              w: int) -> np.ndarray:
-    """A class fill pattern in [0, 1], shape (h, w, 1): fine enough (period
-    3-7 px) that every 16x16 patch shows several repeats."""
+    """A class fill pattern in [0, 1], shape (h, w, 1), with a period of
+    8-14 px (checkerboard cells 5-8 px): one to two repeats per 16x16
+    token."""
     xs, ys = _coords(h, w)
+    # pattern units of 2 px: the periods below are 4-7 units
+    xs, ys = xs / _PATTERN_UNIT, ys / _PATTERN_UNIT
     theta = rng.uniform(0., math.pi)
     u = xs * math.cos(theta) + ys * math.sin(theta)
     v = -xs * math.sin(theta) + ys * math.cos(theta)
@@ -533,8 +545,8 @@ def _texture_sample(seed: int, split: str, label: int, idx: int, size: int,
     img = _clutter(rng, size)
     shape = SHAPES[int(rng.integers(0, len(SHAPES)))]
     margin = size / 16
-    polys = _place(rng, shape, rng.uniform(0.12, 0.30) * size * size,
-                   (margin, margin, size - margin, size - margin))
+    polys = _place(rng, shape, rng.uniform(*_TEXTURE_OBJECT_AREA) * size *
+                   size, (margin, margin, size - margin, size - margin))
     (x0, y0, x1, y1), cov, centre = _raster_fast(polys, size, size)
     # two contrasting colours of the pattern, random hues
     hue = rng.uniform()

@@ -121,6 +121,25 @@ def test_visualize_token_labels_tool(demo_root, tmp_path):
     assert stats['stats']['num_tokens'] == 2 * 16
     assert 'object_tokens' in stats['stats']  # demo masks found
     assert 'mean confidence' in out.stdout
+    assert stats['confidence_threshold'] == 0.5
+
+    # 'median': the median confidence of the given images' tokens
+    out = run_tool(['tools/visualize_token_labels.py', str(LABELER),
+                    str(ckpt), *map(str, images), '--out-dir', str(out_dir),
+                    '--confidence-threshold', 'median'])
+    stats = json.loads((out_dir / 'token_label_stats.json').read_text())
+    from stl_mm.apis import init_model, token_label_records
+    import numpy as np
+    model = init_model(str(LABELER), str(ckpt))
+    scores = np.concatenate([r['token_scores'].ravel() for r in
+                             token_label_records(model, list(map(str,
+                                                                 images)))])
+    assert stats['confidence_threshold'] == pytest.approx(
+        float(np.median(scores)))
+    bad = run_tool(['tools/visualize_token_labels.py', str(LABELER),
+                    str(ckpt), str(images[0]), '--out-dir', str(out_dir),
+                    '--confidence-threshold', 'high'], check=False)
+    assert bad.returncode == 2 and '--confidence-threshold' in bad.stderr
 
 
 def test_visualize_token_labels_refuses_a_non_token_model(demo_root,

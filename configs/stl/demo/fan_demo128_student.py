@@ -14,7 +14,7 @@ model = dict(
     head=dict(in_channels=64),
     teacher=dict(
         config='{{ fileDirname }}/fan_demo128_token_labeler.py',
-        checkpoint='work_dirs/demo/token_labeler/epoch_9.pth'))
+        checkpoint='work_dirs/demo/token_labeler/epoch_15.pth'))
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 
 train_dataloader = dict(dataset=dict(

@@ -25,6 +25,6 @@ train_dataloader = dict(dataset=dict(
     metainfo=dict(classes={{_base_.demo128_classes}})))
 val_dataloader = {{_base_.demo128_val_dataloader}}
 test_dataloader = val_dataloader
-train_cfg = {{_base_.demo128_train_cfg}}
-param_scheduler = {{_base_.demo128_param_scheduler}}
-default_hooks = dict(checkpoint={{_base_.demo128_checkpoint}})
+train_cfg = {{_base_.demo128_labeler_train_cfg}}
+param_scheduler = {{_base_.demo128_labeler_param_scheduler}}
+default_hooks = dict(checkpoint={{_base_.demo128_labeler_checkpoint}})
