@@ -82,7 +82,8 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true',
                         help='redo every stage, even finished ones')
     parser.add_argument('--workers', type=int, default=2,
-                        help='processes for writing the corrupted copies')
+                        help='processes writing the demo images and their '
+                        'corrupted copies')
     parser.add_argument('--threads', type=int, default=2,
                         help='torch threads of the training and evaluation '
                         '(1 degrades least when other jobs share the CPU)')
@@ -93,8 +94,8 @@ def parse_args(argv=None):
             setattr(args, key, value)
     if args.train_per_class < 1 or args.val_per_class < 1:
         parser.error('--train-per-class and --val-per-class must be >= 1')
-    if args.threads < 1:
-        parser.error('--threads must be >= 1')
+    if args.threads < 1 or args.workers < 1:
+        parser.error('--threads and --workers must be >= 1')
     if args.epochs < 1 or args.labeler_epochs < 1:
         parser.error('--epochs and --labeler-epochs must be >= 1')
     if any(s not in range(1, 6) for s in args.severities):

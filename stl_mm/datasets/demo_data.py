@@ -563,40 +563,68 @@ def _texture_sample(seed: int, split: str, label: int, idx: int, size: int,
     return _to_uint8(img), mask
 
 
-def _make_cls(root: str, p: dict, log: Callable) -> dict:
-    """Write the classification set: ``(name, sample)`` per class, where
-    ``sample(split, label, idx)`` returns ``(image, mask)``."""
+def _cls_names(p: dict) -> List[str]:
+    if p.get('style', 'shape') == 'texture':
+        return texture_class_names(p['num_classes'])
+    return [spec[0] for spec in _class_specs(p['num_classes'])]
+
+
+def _cls_sample_of(p: dict, split: str, label: int,
+                   idx: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(image, mask)`` of one classification sample; it depends only on
+    the parameters and ``(split, label, idx)``, so samples can be drawn in
+    any order and in any process."""
     size = p['img_size']
     if p.get('style', 'shape') == 'texture':
-        classes = [(name, lambda split, label, i: _texture_sample(
-            p['seed'], split, label, i, size, TEXTURES[label]))
-            for name in texture_class_names(p['num_classes'])]
-        kind = 'texture classes'
-    else:
-        classes = [(spec[0], lambda split, label, i, spec=spec: _cls_sample(
-            p['seed'], split, label, i, size, spec))
-            for spec in _class_specs(p['num_classes'])]
-        kind = 'classes'
+        return _texture_sample(p['seed'], split, label, idx, size,
+                               TEXTURES[label])
+    spec = _class_specs(p['num_classes'])[label]
+    return _cls_sample(p['seed'], split, label, idx, size, spec)
+
+
+def _write_cls_samples(root: str, p: dict, split: str,
+                       items: Sequence[Tuple[int, int]]) -> None:
+    """Write the images and masks of ``items`` = ``[(label, idx), ...]``."""
+    names = _cls_names(p)
+    for label, idx in items:
+        img, mask = _cls_sample_of(p, split, label, idx)
+        rel = f'{names[label]}/{idx:04d}.png'
+        _save_png(img, osp.join(root, split, rel))
+        _save_png(mask, osp.join(root, 'masks', split, rel))
+
+
+def _make_cls(root: str, p: dict, log: Callable, workers: int = 1) -> dict:
+    """Write the classification set, with ``workers`` processes (the files
+    do not depend on their number)."""
+    names = _cls_names(p)
+    kind = ('texture classes' if p.get('style', 'shape') == 'texture' else
+            'classes')
     os.makedirs(osp.join(root, 'meta'), exist_ok=True)
     with open(osp.join(root, 'meta', 'classes.txt'), 'w') as f:
-        f.write(''.join(name + '\n' for name, _ in classes))
+        f.write(''.join(name + '\n' for name in names))
+    jobs = []
     counts = {}
     for split in ('train', 'val'):
         n = p[f'{split}_per_class']
-        lines = []
-        for label, (name, sample) in enumerate(classes):
-            for i in range(n):
-                img, mask = sample(split, label, i)
-                rel = f'{name}/{i:04d}.png'
-                _save_png(img, osp.join(root, split, rel))
-                _save_png(mask, osp.join(root, 'masks', split, rel))
-                lines.append(f'{rel} {label}\n')
+        items = [(label, i) for label in range(len(names)) for i in range(n)]
         with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
-            f.write(''.join(lines))
-        counts[split] = len(lines)
-    log(f'cls: {len(classes)} {kind}, {counts["train"]} train / '
-        f'{counts["val"]} val images of {size}x{size}')
-    return dict(classes=[name for name, _ in classes], num_images=counts)
+            f.write(''.join(f'{names[label]}/{i:04d}.png {label}\n'
+                            for label, i in items))
+        counts[split] = len(items)
+        # chunks of ~64 samples per job
+        jobs += [(split, items[k:k + 64]) for k in range(0, len(items), 64)]
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            for future in [pool.submit(_write_cls_samples, root, p, split,
+                                       chunk) for split, chunk in jobs]:
+                future.result()
+    else:
+        for split, chunk in jobs:
+            _write_cls_samples(root, p, split, chunk)
+    log(f'cls: {len(names)} {kind}, {counts["train"]} train / '
+        f'{counts["val"]} val images of {p["img_size"]}x{p["img_size"]}')
+    return dict(classes=names, num_images=counts)
 
 
 def texture_class_names(num_classes: int = 4) -> List[str]:
@@ -857,12 +885,14 @@ def make_demo_data(out_dir: str,
                    seed: int = 0,
                    force: bool = False,
                    log: Optional[Callable[[str], None]] = print,
-                   cls_style: str = 'shape') -> Dict[str, str]:
+                   cls_style: str = 'shape',
+                   workers: int = 1) -> Dict[str, str]:
     """Write the demo datasets of ``tasks`` under ``out_dir``.
 
     ``cls_style`` chooses what makes a classification class: ``'shape'``
     (the object's outline) or ``'texture'`` (its fill pattern; 2-4
-    classes, see the module docstring).
+    classes, see the module docstring). ``workers`` processes write the
+    classification images (the files are the same for any number).
 
     Returns ``{task: 'generated' | 'skipped'}``. A task is skipped when
     ``out_dir/demo_data.json`` records the same parameters for it and its
@@ -875,6 +905,9 @@ def make_demo_data(out_dir: str,
     scene_size = tuple(scene_size)
     _check_params(tasks, num_classes, train_per_class, val_per_class,
                   img_size, scene_train, scene_val, scene_size, seed)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f'workers must be a positive integer, got '
+                         f'{workers!r}')
     if cls_style not in CLS_STYLES:
         raise ValueError(f'cls_style must be one of {CLS_STYLES}, got '
                          f'{cls_style!r}')
@@ -907,7 +940,10 @@ def make_demo_data(out_dir: str,
         tmp = osp.join(out_dir, f'.{TASK_DIRS[task]}.tmp')
         if osp.exists(tmp):
             shutil.rmtree(tmp)
-        info = _MAKERS[task](tmp, params, log)
+        if task == 'cls':
+            info = _make_cls(tmp, params, log, workers=workers)
+        else:
+            info = _MAKERS[task](tmp, params, log)
         if osp.isdir(final):
             shutil.rmtree(final)
         elif osp.exists(final):

@@ -42,8 +42,11 @@ def test_quick_demo_end_to_end_and_rerun(tmp_path):
         assert Path(summary['checkpoints'][name]).is_file()
         assert summary['stages'][name]['skipped'] is False
     metrics = summary['metrics']
-    for name in ('baseline', 'stl_student', 'stl_student:cls_plus_max',
-                 'token_labeler'):
+    # the teacher: clean val set only
+    assert 0 <= metrics['token_labeler']['clean_top1'] <= 100
+    assert metrics['token_labeler']['corrupted_top1'] == {}
+    assert metrics['token_labeler']['corrupted_mean_top1'] is None
+    for name in ('baseline', 'stl_student', 'stl_student:cls_plus_max'):
         assert 0 <= metrics[name]['clean_top1'] <= 100
         assert set(metrics[name]['corrupted_top1']) == {'fog-3',
                                                         'gaussian_noise-3'}

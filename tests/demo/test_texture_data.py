@@ -32,9 +32,13 @@ def test_texture_set_layout_masks_and_determinism(tmp_path):
         assert names[int(label)] == rel.split('/')[0]
     manifest = json.loads((tmp_path / 'a' / 'demo_data.json').read_text())
     assert manifest['tasks']['cls']['params']['style'] == 'texture'
-    # the same parameters give the same bytes; shape style is a different set
-    dd.make_demo_data(str(tmp_path / 'b'), **kwargs)
-    for png in (root / 'train').rglob('*.png'):
+    # the same parameters give the same bytes, written by any number of
+    # processes; shape style is a different set
+    dd.make_demo_data(str(tmp_path / 'b'), **kwargs, workers=2)
+    assert (tmp_path / 'b' / 'cls' / 'meta' / 'val.txt').read_text() == \
+        (root / 'meta' / 'val.txt').read_text()
+    for png in [*(root / 'train').rglob('*.png'),
+                *(root / 'masks').rglob('*.png')]:
         other = tmp_path / 'b' / 'cls' / png.relative_to(root)
         assert png.read_bytes() == other.read_bytes()
     dd.make_demo_data(str(tmp_path / 'c'), **dict(kwargs,
@@ -62,6 +66,8 @@ def test_texture_set_refuses_bad_settings(tmp_path):
                           log=None)
     with pytest.raises(ValueError, match='cls_style must be one of'):
         dd.make_demo_data(str(tmp_path), cls_style='colour', log=None)
+    with pytest.raises(ValueError, match='workers must be a positive'):
+        dd.make_demo_data(str(tmp_path), workers=0, log=None)
 
 
 def test_texture_period_is_coarse_enough_for_the_stem():
