@@ -272,8 +272,8 @@ class Demo:
             print(f'{self.corrupt_root} was made from other demo data; '
                   'rewriting it')
             shutil.rmtree(self.corrupt_root)
-        elif old is None and osp.isdir(self.corrupt_root):
-            shutil.rmtree(self.corrupt_root)
+        elif (old is None or a.force) and osp.isdir(self.corrupt_root):
+            shutil.rmtree(self.corrupt_root)  # (--force: write them anew)
         expected = NUM_CLASSES * a.val_per_class
         missing = [name for name, root in self.sets[1:]
                    if not self._complete(root, expected)]

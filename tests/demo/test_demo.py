@@ -97,6 +97,17 @@ def test_quick_demo_end_to_end_and_rerun(tmp_path):
         assert summary['stages'][name]['skipped'] is True, name
     assert summary['metrics'] == metrics
 
+    # --force redoes every stage, the corrupted copies included; CPU
+    # training is deterministic, so the numbers repeat
+    forced = run_tool(['tools/run_demo.py', '--quick', '--force',
+                       '--work-dir', str(work), '--data-root', str(data),
+                       '--corruptions', 'fog', 'gaussian_noise'],
+                      timeout=600)
+    assert 'wrote 32 files' in forced.stdout
+    summary = json.loads((work / 'summary.json').read_text())
+    assert not any(stage['skipped'] for stage in summary['stages'].values())
+    assert summary['metrics'] == metrics
+
 
 def _checkpoint(config, path):
     from stl_mm.apis import init_model
