@@ -148,8 +148,8 @@ def draw_token_label_figure(record: dict,
     _draw_mask(axes[2], record.get('mask'))
     axes[2].set_title(
         f'trinary map: class tokens with confidence\n'
-        f'>= {confidence_threshold:g} ({int(high.sum())}, red) / '
-        f'< {confidence_threshold:g} ({int((fg & ~high).sum())}, yellow)',
+        f'>= {confidence_threshold:.3g} ({int(high.sum())}, red) / '
+        f'< {confidence_threshold:.3g} ({int((fg & ~high).sum())}, yellow)',
         fontsize=9)
 
     chosen = sample == k
